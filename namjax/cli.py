@@ -33,11 +33,17 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="karate",
-                   help="dataset name (karate, cora, citeseer, pubmed); default karate")
-    p.add_argument("--data-dir", default=None,
-                   help="directory holding the raw Planetoid files (default: $NAMJAX_DATA_DIR, "
-                        "else download into the user cache)")
+    p.add_argument(
+        "--dataset",
+        default="karate",
+        help="dataset name (karate, cora, citeseer, pubmed); default karate",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="directory holding the raw Planetoid files (default: $NAMJAX_DATA_DIR, "
+        "else download into the user cache)",
+    )
 
 
 def emit(args: argparse.Namespace, summary: dict, text: str) -> None:
@@ -48,8 +54,9 @@ def emit(args: argparse.Namespace, summary: dict, text: str) -> None:
         print(text)
 
 
-COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
-                          Callable[[argparse.Namespace], int]]] = {}
+COMMANDS: dict[
+    str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+] = {}
 
 
 def command(name: str, help: str, configure: Callable[[argparse.ArgumentParser], None]):

@@ -83,20 +83,37 @@ class Graph:
         features = sp.identity(n, dtype=np.float32, format="csr") if features is None else features
         features = _clean_features(features, n)
         labels = _clean_labels(labels, n, num_classes)
-        masks = [_clean_mask(m, n, label) for m, label in
-                 ((train_mask, "train_mask"), (val_mask, "val_mask"), (test_mask, "test_mask"))]
+        masks = [
+            _clean_mask(m, n, label)
+            for m, label in (
+                (train_mask, "train_mask"),
+                (val_mask, "val_mask"),
+                (test_mask, "test_mask"),
+            )
+        ]
         if node_names is not None:
             node_names = tuple(str(s) for s in node_names)
             if len(node_names) != n:
-                raise GraphError(f"node_names has {len(node_names)} entries but the graph has {n} nodes")
+                raise GraphError(
+                    f"node_names has {len(node_names)} entries but the graph has {n} nodes"
+                )
         n_cls = num_classes if num_classes is not None else int(labels.max(initial=-1)) + 1
         if class_names is not None:
             class_names = tuple(str(s) for s in class_names)
             if len(class_names) != n_cls:
                 raise GraphError(
-                    f"class_names has {len(class_names)} entries but there are {n_cls} classes")
-        return cls(adjacency, features, labels, *masks, node_names=node_names,
-                   class_names=class_names, name=name, _num_classes=n_cls)
+                    f"class_names has {len(class_names)} entries but there are {n_cls} classes"
+                )
+        return cls(
+            adjacency,
+            features,
+            labels,
+            *masks,
+            node_names=node_names,
+            class_names=class_names,
+            name=name,
+            _num_classes=n_cls,
+        )
 
     @classmethod
     def from_edge_index(
@@ -124,11 +141,15 @@ class Graph:
         if edge_index.size and (edge_index.min() < 0 or edge_index.max() >= num_nodes):
             bad = int(edge_index.min() if edge_index.min() < 0 else edge_index.max())
             raise GraphError(f"edge_index holds node id {bad}, outside 0..{num_nodes - 1}")
-        weights = (np.ones(edge_index.shape[1], np.float32) if edge_weight is None
-                   else np.asarray(edge_weight, dtype=np.float32))
+        weights = (
+            np.ones(edge_index.shape[1], np.float32)
+            if edge_weight is None
+            else np.asarray(edge_weight, dtype=np.float32)
+        )
         if weights.shape != (edge_index.shape[1],):
             raise GraphError(
-                f"edge_weight has shape {weights.shape}, expected ({edge_index.shape[1]},)")
+                f"edge_weight has shape {weights.shape}, expected ({edge_index.shape[1]},)"
+            )
         _check_weights(weights)
         adj = _merge_duplicates(edge_index[0], edge_index[1], weights, num_nodes)
         return cls.from_scipy(adj, **kwargs)
@@ -208,8 +229,12 @@ class Graph:
         """A short sha256 over structure, feature shape and labels: identifies the dataset."""
         h = hashlib.sha256()
         adj = self.adjacency
-        for arr in (adj.indptr, adj.indices, self.labels,
-                    np.asarray(self.features.shape, np.int64)):
+        for arr in (
+            adj.indptr,
+            adj.indices,
+            self.labels,
+            np.asarray(self.features.shape, np.int64),
+        ):
             h.update(np.ascontiguousarray(arr).tobytes())
         return h.hexdigest()[:16]
 
@@ -249,7 +274,8 @@ class Graph:
         bad = arr[(arr < 0) | (arr >= self.num_nodes)]
         if bad.size:
             raise GraphError(
-                f"{what} id {int(bad[0])} is out of range: {self.name} has nodes 0..{self.num_nodes - 1}")
+                f"{what} id {int(bad[0])} is out of range: {self.name} has nodes 0..{self.num_nodes - 1}"
+            )
         return arr
 
 
@@ -273,8 +299,9 @@ def _merge_duplicates(rows, cols, weights, n: int) -> sp.csr_matrix:
     first = np.ones(len(key), bool)
     first[1:] = key[1:] != key[:-1]
     if not first.all():
-        warnings.warn(f"{int((~first).sum())} duplicate edges merged (largest weight kept)",
-                      stacklevel=4)
+        warnings.warn(
+            f"{int((~first).sum())} duplicate edges merged (largest weight kept)", stacklevel=4
+        )
     key, weights = key[first], weights[first]
     return sp.csr_matrix((weights, (key // n, key % n)), shape=(n, n), dtype=np.float32)
 
@@ -283,7 +310,8 @@ def _clean_adjacency(adjacency, *, directed: Directed) -> sp.csr_matrix:
     if not sp.issparse(adjacency):
         raise GraphError(
             f"adjacency must be a scipy sparse matrix, got {type(adjacency).__name__} "
-            "(dense N x N adjacency is not accepted)")
+            "(dense N x N adjacency is not accepted)"
+        )
     if adjacency.ndim != 2 or adjacency.shape[0] != adjacency.shape[1]:
         raise GraphError(f"adjacency must be square, got shape {adjacency.shape}")
     n = adjacency.shape[0]
@@ -294,8 +322,11 @@ def _clean_adjacency(adjacency, *, directed: Directed) -> sp.csr_matrix:
     _check_weights(weights)
     a = _merge_duplicates(coo.row, coo.col, weights, n)
     if a.diagonal().any():
-        warnings.warn(f"{int(np.count_nonzero(a.diagonal()))} self-loops dropped "
-                      "(the GCN adds the identity itself)", stacklevel=3)
+        warnings.warn(
+            f"{int(np.count_nonzero(a.diagonal()))} self-loops dropped "
+            "(the GCN adds the identity itself)",
+            stacklevel=3,
+        )
         a.setdiag(0)
     a.eliminate_zeros()
     asym = abs(a - a.T)
@@ -342,8 +373,7 @@ def _clean_labels(labels, n: int, num_classes: int | None) -> np.ndarray:
     if (labels < -1).any():
         raise GraphError(f"label {int(labels.min())} is out of range (use -1 for unknown)")
     if num_classes is not None and (labels >= num_classes).any():
-        raise GraphError(
-            f"label {int(labels.max())} is out of range for num_classes={num_classes}")
+        raise GraphError(f"label {int(labels.max())} is out of range for num_classes={num_classes}")
     return labels
 
 

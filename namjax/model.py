@@ -56,7 +56,9 @@ class DeviceGraph(NamedTuple):
         return self.features.shape[0]
 
 
-def device_graph(graph: Graph, dtype=jnp.float32, sparse_features: bool | None = None) -> DeviceGraph:
+def device_graph(
+    graph: Graph, dtype=jnp.float32, sparse_features: bool | None = None
+) -> DeviceGraph:
     """Move ``graph`` (its ``Â`` and features) to the device.
 
     ``sparse_features`` defaults to ``True`` when the features are stored sparse on the host.
@@ -84,8 +86,9 @@ def device_graph(graph: Graph, dtype=jnp.float32, sparse_features: bool | None =
 def propagate(graph: DeviceGraph, h: jax.Array) -> jax.Array:
     """``Â @ h`` for ``h`` of shape ``(N, D)``, as a segment sum over the edge list."""
     messages = graph.weights[:, None] * h[graph.senders]
-    return jax.ops.segment_sum(messages, graph.receivers, num_segments=h.shape[0],
-                               indices_are_sorted=True)
+    return jax.ops.segment_sum(
+        messages, graph.receivers, num_segments=h.shape[0], indices_are_sorted=True
+    )
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,8 @@ class GCNConfig:
             raise ValueError(f"GCN depth K must be 1..4, got {self.depth} (hidden={self.hidden})")
         if self.activation not in ACTIVATIONS:
             raise ValueError(
-                f"unknown activation {self.activation!r}; choose from {sorted(ACTIVATIONS)}")
+                f"unknown activation {self.activation!r}; choose from {sorted(ACTIVATIONS)}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if min((self.in_features, self.num_classes, *self.hidden)) < 1:
@@ -159,8 +163,7 @@ def _dropout(x, rate: float, key: jax.Array):
     """Inverted dropout on a dense array or on the stored values of a BCOO matrix."""
     if isinstance(x, jsparse.BCOO):
         keep = jax.random.bernoulli(key, 1.0 - rate, x.data.shape)
-        return jsparse.BCOO((jnp.where(keep, x.data / (1.0 - rate), 0.0), x.indices),
-                            shape=x.shape)
+        return jsparse.BCOO((jnp.where(keep, x.data / (1.0 - rate), 0.0), x.indices), shape=x.shape)
     keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
     return jnp.where(keep, x / (1.0 - rate), 0.0)
 
@@ -172,8 +175,11 @@ class GCN(nnx.Module):
         self.config = config
         sizes = config.sizes
         self.layers = nnx.List(
-            [GCNLayer(sizes[i], sizes[i + 1], bias=config.bias, rngs=rngs)
-             for i in range(config.depth)])
+            [
+                GCNLayer(sizes[i], sizes[i + 1], bias=config.bias, rngs=rngs)
+                for i in range(config.depth)
+            ]
+        )
         self.rngs = rngs
         self.deterministic = True
 
@@ -195,10 +201,14 @@ def gcn_params(model: GCN) -> GCNParams:
     Layers without bias get a zero bias, so downstream code has one shape to handle.
     """
     return tuple(
-        (layer.kernel[...],
-         jnp.zeros(layer.kernel.shape[1], layer.kernel.dtype) if layer.bias is None
-         else layer.bias[...])
-        for layer in model.layers)
+        (
+            layer.kernel[...],
+            jnp.zeros(layer.kernel.shape[1], layer.kernel.dtype)
+            if layer.bias is None
+            else layer.bias[...],
+        )
+        for layer in model.layers
+    )
 
 
 def gcn_apply(params: GCNParams, graph: DeviceGraph, activation: str = "relu") -> jax.Array:

@@ -30,7 +30,9 @@ def data_dir() -> Path:
     if d is None:
         if os.environ.get("CI"):
             pytest.fail("CI must have the Planetoid files: set NAMJAX_DATA_DIR")
-        pytest.skip("Planetoid files not found: set NAMJAX_DATA_DIR or place ../shared beside the repo")
+        pytest.skip(
+            "Planetoid files not found: set NAMJAX_DATA_DIR or place ../shared beside the repo"
+        )
     return d
 
 
