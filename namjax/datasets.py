@@ -13,11 +13,12 @@ code. Node ordering, features, labels and the standard split follow the referenc
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import http.client
 import os
 import pickle
 import tempfile
-import urllib.error
 import urllib.request
 import warnings
 from collections import defaultdict
@@ -218,7 +219,7 @@ def fetch_file(url: str, dest: Path, sha256: str | None) -> Path:
                 f"checksum mismatch for {dest.name} from {url}: got sha256 {digest.hexdigest()}"
             )
         os.replace(tmp, dest)
-    except (OSError, urllib.error.URLError) as e:  # http.client errors are OSErrors too
+    except (OSError, http.client.HTTPException) as e:  # URLError is an OSError
         raise DatasetError(f"download of {url} failed: {getattr(e, 'reason', e)}") from e
     finally:
         tmp.unlink(missing_ok=True)
@@ -253,16 +254,23 @@ _ALLOWED = {
     ("__builtin__", "list"): list,
     ("builtins", "list"): list,
     ("collections", "defaultdict"): defaultdict,
+    ("_codecs", "encode"): codecs.encode,  # how Python 3 writes bytes at pickle protocol 2
 }
 
 
 class _AllowlistUnpickler(pickle.Unpickler):
+    """Resolves only the classes in ``_ALLOWED``; anything else raises :class:`DatasetError`."""
+
+    def __init__(self, file, filename: str):
+        super().__init__(file, encoding="latin1")
+        self.filename = filename
+
     def find_class(self, module: str, name: str):
         try:
             return _ALLOWED[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(
-                f"refusing to load {module}.{name} (not a Planetoid data type)"
+            raise DatasetError(
+                f"{self.filename}: refusing to load {module}.{name} (not a Planetoid data type)"
             ) from None
 
 
@@ -270,13 +278,21 @@ def _read_pickle(path: Path):
     """Unpickle a raw Planetoid file through the allowlist; CSR stand-ins become scipy CSR."""
     try:
         with open(path, "rb") as f:
-            obj = _AllowlistUnpickler(f, encoding="latin1").load()
+            obj = _AllowlistUnpickler(f, path.name).load()
         if isinstance(obj, _SparseState):
             s = obj.state
             obj = sp.csr_matrix((s["data"], s["indices"], s["indptr"]), shape=tuple(s["_shape"]))
-    except pickle.UnpicklingError as e:
-        raise DatasetError(f"{path.name}: {e}") from None
-    except (EOFError, ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
+    except DatasetError:
+        raise
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        IndexError,
+    ) as e:
         raise DatasetError(f"{path.name} is not a readable Planetoid pickle ({e})") from None
     return obj
 
@@ -320,26 +336,19 @@ def _test_index(path: Path) -> np.ndarray:
         raise DatasetError(f"{path.name} must hold one integer per line ({e})") from None
 
 
-def _reorder(num_nodes: int, test_index: np.ndarray) -> np.ndarray:
-    """Row ``i`` of the result is the stacked (``allx``; padded ``tx``) row that node ``i`` gets:
-    the reference loaders assign ``rows[test_index] = rows[sorted(test_index)]``."""
-    perm = np.arange(num_nodes)
-    perm[test_index] = np.sort(test_index)
-    return perm
+def _place_rows(head, tail, test_index: np.ndarray, n: int):
+    """``(n, W)`` rows: ``head`` (``allx``/``ally``) first, then row ``k`` of ``tail``
+    (``tx``/``ty``) at node ``test_index[k]``, zero rows for ids in neither (Citeseer's 15).
 
-
-def _pad_test_rows(name: str, block, test_index: np.ndarray, width: int):
-    """Citeseer lacks rows for some ids in ``min..max(test_index)``: place the given rows at
-    ``sorted(test_index) - min`` and leave zero rows for the missing ids (reference behaviour)."""
-    if name != "citeseer":
-        return block
-    lo, hi = int(test_index.min()), int(test_index.max())
-    rows = np.sort(test_index) - lo
-    if sp.issparse(block):
-        coo = sp.coo_matrix(block)
-        return sp.csr_matrix((coo.data, (rows[coo.row], coo.col)), shape=(hi - lo + 1, width))
-    out = np.zeros((hi - lo + 1, width), block.dtype)
-    out[rows] = block
+    This is what the reference loaders' stack-pad-and-reorder amounts to."""
+    position = np.r_[np.arange(head.shape[0]), test_index]
+    if sp.issparse(head):
+        coo = sp.vstack([head, tail]).tocoo()
+        return sp.csr_matrix(
+            (coo.data, (position[coo.row], coo.col)), shape=(n, head.shape[1]), dtype=np.float32
+        )
+    out = np.zeros((n, head.shape[1]), head.dtype)
+    out[position] = np.vstack([head, tail])
     return out
 
 
@@ -352,11 +361,12 @@ def _planetoid_structure(name: str, files: dict[str, Path], test_index: np.ndarr
     n_cls = ally.shape[1]
     if y.shape[1] != n_cls or ty.shape[1] != n_cls or len(ty) != len(test_index):
         raise DatasetError(f"ind.{name}: y / ty / ally / test.index shapes disagree")
-    onehot = np.vstack([ally, _pad_test_rows(name, ty, test_index, n_cls)])
-    n = len(onehot)
-    if test_index.min() < len(ally) or test_index.max() >= n:
-        raise DatasetError(f"ind.{name}.test.index holds ids outside {len(ally)}..{n - 1}")
-    onehot = onehot[_reorder(n, test_index)]
+    if test_index.min() != len(ally) or len(np.unique(test_index)) != len(test_index):
+        raise DatasetError(
+            f"ind.{name}.test.index must hold distinct ids starting at {len(ally)} (after ally)"
+        )
+    n = int(test_index.max()) + 1
+    onehot = _place_rows(ally, ty, test_index, n)
     labels = np.where(onehot.any(axis=1), onehot.argmax(axis=1), -1)
     if not isinstance(adjlist, dict):
         raise DatasetError(f"ind.{name}.graph must hold a dict of adjacency lists")
@@ -387,7 +397,7 @@ def _planetoid_structure(name: str, files: dict[str, Path], test_index: np.ndarr
 def _planetoid_features(
     name: str, graph: Graph, test_index: np.ndarray, x, tx, allx
 ) -> sp.csr_matrix:
-    """``(N, F)`` raw features: ``allx`` stacked on padded ``tx``, test rows reordered."""
+    """``(N, F)`` raw features placed like the labels (see :func:`_place_rows`)."""
     for part, m in (("x", x), ("tx", tx), ("allx", allx)):
         if not sp.issparse(m):
             raise DatasetError(f"ind.{name}.{part} must hold a sparse feature matrix")
@@ -397,8 +407,6 @@ def _planetoid_features(
         raise DatasetError(f"ind.{name}: x / tx / allx have different feature widths")
     if x.shape[0] != graph.train_mask.sum() or tx.shape[0] != len(test_index):
         raise DatasetError(f"ind.{name}: x / tx row counts disagree with y / ty")
-    stacked = sp.vstack([allx, _pad_test_rows(name, tx, test_index, width)], format="csr")
-    if stacked.shape[0] != n:
-        need = n - stacked.shape[0] + allx.shape[0]
-        raise DatasetError(f"ind.{name}.allx has {allx.shape[0]} rows; the labels need {need}")
-    return sp.csr_matrix(stacked[_reorder(n, test_index)], dtype=np.float32)
+    if allx.shape[0] != test_index.min():
+        raise DatasetError(f"ind.{name}.allx has {allx.shape[0]} rows; ally has {test_index.min()}")
+    return _place_rows(allx, tx, test_index, n)
