@@ -1,0 +1,226 @@
+"""Host-side K-hop subgraphs: extraction for many targets at once, local edge lists, bucketing.
+
+A :class:`KHop` holds, for T targets, each target's K-hop node set in one flat CSR-like layout:
+target ``t`` owns the slice ``offsets[t]:offsets[t+1]`` of ``nodes``/``hops``; inside a slice
+nodes are sorted by hop distance, then by node id, so the target comes first (hop 0) and the
+nodes within ``d`` hops form a prefix. Extraction expands all targets' frontiers together with
+sparse matrix products; there is no Python loop over nodes.
+
+Local edge lists (:meth:`KHop.edges`) carry the *global* ``Â`` weights (a subgraph is never
+renormalised) and the raw ``A`` weights. :func:`bucket` packs targets into a few groups whose
+per-hop prefix sizes are padded to powers of two, so one compiled function serves each group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import scipy.sparse as sp
+
+from namjax.graph import Graph, GraphError
+
+
+@dataclass(frozen=True, eq=False)
+class KHop:
+    """K-hop neighbourhoods of T targets in a flat layout (P pairs in total).
+
+    Attributes:
+        targets: ``(T,)`` int64 target node ids.
+        offsets: ``(T+1,)`` int64; target ``t`` owns pairs ``offsets[t]:offsets[t+1]``.
+        nodes: ``(P,)`` int64 global node ids (target first, then by hop, then by id).
+        hops: ``(P,)`` int8 hop distance of each node from its target (0..K).
+        depth: K.
+        num_nodes: N, the number of nodes of the graph.
+    """
+
+    targets: np.ndarray
+    offsets: np.ndarray
+    nodes: np.ndarray
+    hops: np.ndarray
+    depth: int
+    num_nodes: int
+
+    @property
+    def num_pairs(self) -> int:
+        return len(self.nodes)
+
+    @cached_property
+    def pair_target(self) -> np.ndarray:
+        """``(P,)`` index (into ``targets``) of the target owning each pair."""
+        return np.repeat(np.arange(len(self.targets)), np.diff(self.offsets))
+
+    @cached_property
+    def level_sizes(self) -> np.ndarray:
+        """``(T, K+1)`` int64: ``[t, d]`` = number of nodes within ``d`` hops of target ``t``."""
+        k1 = self.depth + 1
+        counts = np.bincount(
+            self.pair_target * k1 + self.hops, minlength=len(self.targets) * k1
+        ).reshape(-1, k1)
+        return np.cumsum(counts, axis=1)
+
+    def local_index(self, t: np.ndarray, node: np.ndarray) -> np.ndarray:
+        """Position of ``node`` inside target ``t``'s slice (``-1`` where absent); shapes match."""
+        n = self.num_nodes
+        keys = self.pair_target * n + self.nodes
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        query = np.asarray(t, np.int64) * n + np.asarray(node, np.int64)
+        pos = np.minimum(np.searchsorted(sorted_keys, query), len(keys) - 1)
+        found = sorted_keys[pos] == query
+        return np.where(found, order[pos] - self.offsets[np.asarray(t)], -1)
+
+    def edges(self, graph: Graph, max_sender_hop: int | None = None) -> LocalEdges:
+        """Directed local edges of every subgraph, self-loops included, global weights.
+
+        Lists each edge ``sender -> receiver`` of ``A + I`` whose two ends lie in the target's
+        subgraph and whose sender is within ``max_sender_hop`` hops (default K: the whole
+        induced subgraph, both directions of every edge). With ``max_sender_hop = K-1`` this is
+        exactly what back-propagation to the target needs: edges between two hop-K nodes are
+        never on a path of length K ending at the target.
+        """
+        max_hop = self.depth if max_sender_hop is None else max_sender_hop
+        a_hat = graph.normalized_adjacency
+        a_loop = (graph.adjacency + sp.identity(graph.num_nodes, np.float32, format="csr")).tocsr()
+        a_loop.sort_indices()
+        if not np.array_equal(a_loop.indptr, a_hat.indptr):
+            raise GraphError("normalized adjacency pattern differs from A + I")
+        pair = np.flatnonzero(self.hops <= max_hop)
+        u = self.nodes[pair]
+        starts, counts = a_hat.indptr[u], np.diff(a_hat.indptr)[u]
+        e_pair = np.repeat(pair, counts)
+        pos = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        t = self.pair_target[e_pair]
+        receiver = self.local_index(t, a_hat.indices[pos])
+        keep = receiver >= 0
+        t, pos = t[keep], pos[keep]
+        sender = (e_pair[keep] - self.offsets[t]).astype(np.int32)
+        raw = np.where(a_hat.indices[pos] == self.nodes[e_pair[keep]], 0.0, a_loop.data[pos])
+        return LocalEdges(
+            offsets=np.concatenate([[0], np.cumsum(np.bincount(t, minlength=len(self.targets)))]),
+            senders=sender,
+            receivers=receiver[keep].astype(np.int32),
+            a_hat=a_hat.data[pos],
+            a_raw=raw.astype(np.float32),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class LocalEdges:
+    """Edges of each target's subgraph, flat: target ``t`` owns ``offsets[t]:offsets[t+1]``.
+
+    Attributes:
+        offsets: ``(T+1,)`` int64.
+        senders, receivers: ``(E,)`` int32 *local* indices into the target's slice of
+            :attr:`KHop.nodes`.
+        a_hat: ``(E,)`` float32 global ``Â[receiver, sender]`` (self-loops included).
+        a_raw: ``(E,)`` float32 raw ``A[receiver, sender]`` (0 on self-loops).
+    """
+
+    offsets: np.ndarray
+    senders: np.ndarray
+    receivers: np.ndarray
+    a_hat: np.ndarray
+    a_raw: np.ndarray
+
+
+def khop(graph_or_csr: Graph | sp.spmatrix, targets, K: int) -> KHop:
+    """K-hop neighbourhoods of ``targets`` (ids, shape ``(T,)``) over the graph's adjacency.
+
+    All targets are expanded together: ``R_d = R_{d-1} (A + I)`` as sparse ``(T, N)`` products;
+    a node's hop is the first ``d`` at which it is reached. Memory is O(pairs), never O(N^2).
+    """
+    adj = graph_or_csr.adjacency if isinstance(graph_or_csr, Graph) else sp.csr_matrix(graph_or_csr)
+    n = adj.shape[0]
+    if not 0 <= K <= 8:
+        raise GraphError(f"hop count K must be in 0..8, got {K}")
+    if isinstance(graph_or_csr, Graph):
+        targets = graph_or_csr.check_nodes(targets, "target")
+    else:
+        targets = np.atleast_1d(np.asarray(targets, np.int64))
+        if targets.size and (targets.min() < 0 or targets.max() >= n):
+            raise GraphError(f"target ids must be in 0..{n - 1}")
+    num_t = len(targets)
+    step = (sp.csr_matrix(adj, dtype=bool) + sp.identity(n, dtype=bool, format="csr")).tocsr()
+    reach = sp.csr_matrix((np.ones(num_t, bool), (np.arange(num_t), targets)), shape=(num_t, n))
+    # seen counts, per (target, node), at how many of the levels 0..K it was within reach;
+    # hop = K + 1 - seen.
+    seen = reach.astype(np.int8)
+    for _ in range(K):
+        reach = (reach @ step).tocsr()
+        seen = seen + reach.astype(np.int8)
+    seen = seen.tocsr()
+    seen.sort_indices()
+    row_of = np.repeat(np.arange(num_t), np.diff(seen.indptr))
+    hops = (K + 1 - seen.data).astype(np.int8)
+    order = np.argsort(row_of * (K + 1) + hops, kind="stable")  # ids stay sorted within a hop
+    return KHop(
+        targets=targets,
+        offsets=seen.indptr.astype(np.int64),
+        nodes=seen.indices[order].astype(np.int64),
+        hops=hops[order],
+        depth=K,
+        num_nodes=n,
+    )
+
+
+def next_pow2(x: np.ndarray) -> np.ndarray:
+    """Smallest power of two ``>= x`` (elementwise, ``x >= 1``)."""
+    x = np.maximum(np.asarray(x, np.int64), 1)
+    return (1 << np.ceil(np.log2(x)).astype(np.int64)).astype(np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class Bucket:
+    """Targets whose per-hop prefix sizes pad to the same powers of two.
+
+    Attributes:
+        rows: ``(B,)`` indices into :attr:`KHop.targets` of the targets in this bucket.
+        sizes: ``(K+1,)`` padded prefix sizes ``(1, n_1, ..., n_K)``: nodes within ``d`` hops
+            of a target occupy local slots ``0..n_d-1`` after padding.
+        nodes: ``(B, n_K)`` int64 global node ids, padded with 0.
+        mask: ``(B, n_K)`` bool, True on real (target, node) pairs.
+    """
+
+    rows: np.ndarray
+    sizes: tuple[int, ...]
+    nodes: np.ndarray
+    mask: np.ndarray
+
+
+def bucket(kh: KHop) -> tuple[list[Bucket], dict]:
+    """Group targets by their per-hop prefix sizes rounded up to powers of two.
+
+    Within a bucket every target's nodes within ``d`` hops fit in the first ``n_d`` slots, so
+    hop-restricted operators are dense prefix blocks. Returns the buckets (largest first) and
+    stats: ``pairs`` (real), ``padded_pairs`` (slots over all buckets), ``padding_overhead``
+    (their ratio), ``max_padding_overhead`` (what padding everything to the largest
+    neighbourhood would cost) and ``buckets``.
+    """
+    sizes = kh.level_sizes
+    padded = next_pow2(sizes)
+    keys, inverse = np.unique(padded, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    # re-lay each target's slice so nodes within d hops sit in the first n_d slots of its row
+    buckets = []
+    for b in np.argsort(-keys[:, -1], kind="stable"):
+        rows = np.flatnonzero(inverse == b)
+        width = int(keys[b, -1])
+        length = np.diff(kh.offsets)[rows]
+        mask = np.arange(width)[None, :] < length[:, None]
+        flat = (kh.offsets[rows][:, None] + np.arange(width)[None, :])[mask]
+        nodes = np.zeros((len(rows), width), np.int64)
+        nodes[mask] = kh.nodes[flat]
+        buckets.append(Bucket(rows, tuple(int(s) for s in keys[b]), nodes, mask))
+    pairs = kh.num_pairs
+    padded_pairs = sum(b.nodes.size for b in buckets)
+    largest = int(sizes[:, -1].max(initial=1)) * len(kh.targets)
+    stats = {
+        "pairs": pairs,
+        "padded_pairs": padded_pairs,
+        "padding_overhead": padded_pairs / max(pairs, 1),
+        "max_padding_overhead": largest / max(pairs, 1),
+        "buckets": len(buckets),
+    }
+    return buckets, stats
