@@ -3,6 +3,7 @@
 from namjax.datasets import DatasetError, load_dataset, load_planetoid_graph
 from namjax.graph import Graph, GraphError
 from namjax.model import GCN, DeviceGraph, GCNConfig, device_graph, gcn_apply, gcn_params
+from namjax.niv import NIVError, niv, niv_bars, niv_paths, write_figure
 
 __all__ = [
     "GCN",
@@ -11,9 +12,14 @@ __all__ = [
     "GCNConfig",
     "Graph",
     "GraphError",
+    "NIVError",
     "device_graph",
     "gcn_apply",
     "gcn_params",
     "load_dataset",
     "load_planetoid_graph",
+    "niv",
+    "niv_bars",
+    "niv_paths",
+    "write_figure",
 ]

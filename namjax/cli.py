@@ -80,6 +80,76 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _niv_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="model directory written by `namjax train`")
+    _data_args(p)
+    p.add_argument("--node", type=int, required=True, help="the target node to explain")
+    p.add_argument("--hops", type=int, default=1, help="neighbourhood radius, 1..K; default 1")
+    p.add_argument(
+        "--class",
+        dest="cls",
+        type=int,
+        default=None,
+        help="class whose score is explained; default the node's predicted class",
+    )
+    p.add_argument(
+        "--top-k",
+        type=int,
+        default=60,
+        help="neighbours drawn, largest |contribution| first (0: all); default 60",
+    )
+    p.add_argument("--layout", choices=("rings", "spring"), default="rings", help="node layout")
+    view = p.add_mutually_exclusive_group()
+    view.add_argument(
+        "--paths", type=int, metavar="SOURCE", help="draw the paths from SOURCE to --node instead"
+    )
+    view.add_argument("--bars", type=int, metavar="K", help="draw the top-K contributors instead")
+    p.add_argument(
+        "--cdn",
+        action="store_true",
+        help="load plotly.js from its CDN instead of embedding it (viewing then needs internet)",
+    )
+    p.add_argument("--out", required=True, help="output file: .html, .json, .png, .svg or .pdf")
+
+
+@command("niv", "draw a node's Node Importance Visualization (interactive Plotly)", _niv_args)
+def _niv(args: argparse.Namespace) -> int:
+    from namjax.datasets import load_dataset
+    from namjax.io import load_model
+    from namjax.nam import nam
+    from namjax.niv import NIVError, niv, niv_bars, niv_paths, write_figure
+    from namjax.train import predict
+
+    graph = load_dataset(args.dataset, args.data_dir)
+    model = load_model(args.model, graph)
+    node = int(graph.check_nodes(args.node, "--node")[0])
+    try:
+        if args.paths is not None:
+            fig = niv_paths(model, graph, node, args.paths, cls=args.cls)
+        else:
+            result = nam(model, graph, targets=[node], classes="all")
+            logits = predict(model, graph)
+            if args.bars is not None:
+                fig = niv_bars(result, graph, node, args.bars, cls=args.cls, predictions=logits)
+            else:
+                fig = niv(
+                    result,
+                    graph,
+                    node,
+                    args.hops,
+                    cls=args.cls,
+                    top_k=args.top_k or None,
+                    predictions=logits,
+                    layout=args.layout,
+                )
+        out = write_figure(fig, args.out, cdn=args.cdn)
+    except NIVError as e:
+        raise UserError(str(e)) from None
+    summary = {"out": str(out), **fig.layout.meta}
+    emit(args, summary, f"wrote {summary['view']} view of node {node} to {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
