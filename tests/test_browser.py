@@ -1,0 +1,142 @@
+"""NIV pages in a real browser: Debian's headless Chromium driven by Playwright, offline.
+
+Outside CI the module skips when no Chromium executable exists; in CI (``CI`` set) it fails
+instead, since ``.ci/run`` installs Debian's ``chromium``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from niv_case import EVIL_CLASS, EVIL_NODE, PREDICTED, evil_attribution, evil_graph
+
+from namjax.niv import niv, write_figure
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+NODE_POINTS = 'g.trace[class*="traceniv-nodes-"] .points path'
+
+
+def chromium_executable() -> str | None:
+    for candidate in (
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+class Tab:
+    """One browser page that refuses every non-file request and records dialogs."""
+
+    def __init__(self, page):
+        self.page = page
+        self.dialogs: list[str] = []
+        self.blocked: list[str] = []
+        page.on("dialog", self._dialog)
+        page.route("**/*", self._route)
+
+    def _dialog(self, dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def _route(self, route) -> None:
+        if route.request.url.startswith("file://"):
+            route.continue_()
+        else:
+            self.blocked.append(route.request.url)
+            route.abort()
+
+    def open(self, path: Path) -> None:
+        self.dialogs.clear()
+        self.blocked.clear()
+        self.page.goto(path.resolve().as_uri())
+        self.page.wait_for_selector(NODE_POINTS, state="attached", timeout=20_000)
+
+    def hover_point(self, trace_uid: str, index: int) -> str:
+        """Move the mouse onto a node marker; returns the tooltip's text."""
+        point = self.page.locator(f'g.trace[class*="trace{trace_uid}"] .points path').nth(index)
+        box = point.bounding_box()
+        self.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        tip = self.page.locator(".hoverlayer .hovertext")
+        tip.first.wait_for(timeout=5_000)
+        return tip.first.text_content()
+
+
+@pytest.fixture(scope="module")
+def tab():
+    exe = chromium_executable()
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the browser test, but Debian's chromium is not installed")
+        pytest.skip("no Chromium executable found (apt-get install chromium); CI installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1000, "height": 820})
+        yield Tab(page)
+        browser.close()
+
+
+def test_hostile_names_render_as_text_and_run_nothing(tab, tmp_path):
+    graph = evil_graph()
+    fig = niv(evil_attribution(), graph, 0, 2, top_k=None, predictions=PREDICTED)
+    tab.open(write_figure(fig, tmp_path / "evil.html"))
+    page = tab.page
+    assert page.locator(NODE_POINTS).count() == 8  # target + 7 neighbours within 2 hops
+    # the target is the first point of its class's trace (class 0)
+    tip = tab.hover_point("niv-nodes-0", 0)
+    assert f"node 0 ({EVIL_NODE})" in tip and "hop 0" in tip
+    assert EVIL_CLASS in page.locator(".legendtext").all_text_contents()
+    assert "<i>evil</i>" in page.locator(".gtitle").first.text_content()
+    page.wait_for_timeout(300)
+    assert page.locator("img").count() == 0
+    assert tab.dialogs == []
+    assert tab.blocked == []  # plotly.js is embedded: the page needs no network
+
+
+def test_karate_page_draws_top_k_and_hovers(tab, tmp_path, karate, karate_model):
+    from namjax.nam import nam
+
+    result = nam(karate_model, karate, targets=[33], classes="all")
+    fig = niv(result, karate, 33, 2, top_k=12)
+    tab.open(write_figure(fig, tmp_path / "karate.html"))
+    assert tab.page.locator(NODE_POINTS).count() == 13
+    cls = int(result.predicted[0])
+    tip = tab.hover_point(f"niv-nodes-{cls}", 0)  # the target leads its class's trace
+    assert "node 33" in tip and "share:" in tip
+    assert tab.dialogs == [] and tab.blocked == []
+
+
+@pytest.mark.slow
+def test_cora_1358_page(tab, tmp_path, cora, cora_model):
+    from namjax.nam import nam
+    from namjax.train import predict
+
+    result = nam(cora_model, cora, targets=[1358], classes="all")
+    logits = predict(cora_model, cora)
+    fig = niv(result, cora, 1358, 1, top_k=60, predictions=logits)
+    tab.open(write_figure(fig, tmp_path / "cora-1358.html"))
+    degree = cora.adjacency[1358].nnz
+    assert tab.page.locator(NODE_POINTS).count() == 1 + min(60, degree)
+    cls = int(np.argmax(logits[1358]))
+    tip = tab.hover_point(f"niv-nodes-{cls}", 0)
+    assert "node 1358" in tip
+    assert tab.dialogs == [] and tab.blocked == []
