@@ -76,10 +76,13 @@ class Graph:
         """Build a graph from a sparse ``(N, N)`` adjacency matrix.
 
         ``features`` defaults to the identity (one-hot node ids); ``labels`` to all ``-1``;
-        masks to all ``False``. ``num_classes`` defaults to ``max(labels) + 1``.
+        masks (boolean ``(N,)`` or node-id arrays) to all ``False``. ``num_classes`` defaults to
+        ``len(class_names)``, else ``max(labels) + 1``.
         """
         adjacency = _clean_adjacency(adjacency, directed=directed)
         n = adjacency.shape[0]
+        if num_classes is None and class_names is not None:
+            num_classes = len(class_names)
         features = sp.identity(n, dtype=np.float32, format="csr") if features is None else features
         features = _clean_features(features, n)
         labels = _clean_labels(labels, n, num_classes)
@@ -138,13 +141,15 @@ class Graph:
             if edge_index.size == 0:
                 raise GraphError("empty graph: edge_index has no edges and num_nodes is not given")
             num_nodes = int(edge_index.max()) + 1
+        if num_nodes < 1:
+            raise GraphError(f"empty graph: num_nodes is {num_nodes}")
         if edge_index.size and (edge_index.min() < 0 or edge_index.max() >= num_nodes):
             bad = int(edge_index.min() if edge_index.min() < 0 else edge_index.max())
             raise GraphError(f"edge_index holds node id {bad}, outside 0..{num_nodes - 1}")
         weights = (
             np.ones(edge_index.shape[1], np.float32)
             if edge_weight is None
-            else np.asarray(edge_weight, dtype=np.float32)
+            else _as_weights(edge_weight, "edge_weight")
         )
         if weights.shape != (edge_index.shape[1],):
             raise GraphError(
@@ -166,32 +171,43 @@ class Graph:
     ) -> Graph:
         """Build a graph from a networkx graph; nodes are numbered in ``graph.nodes`` order.
 
-        ``features`` may be an ``(N, F)`` array or the name of a node attribute holding a
-        vector; ``label`` names a node attribute holding the class (ints, or any hashable values
-        which are then numbered in sorted order and become ``class_names``).
+        Edges go through :meth:`from_edge_index`, so parallel edges of a multigraph are merged
+        like any duplicate, and a directed graph is judged by its edges (one holding both
+        directions of every edge with equal weights is undirected). ``weight`` names the edge attribute holding the weight (``None``:
+        unweighted; a missing attribute counts 1). ``features`` may be an ``(N, F)`` array or the
+        name of a node attribute holding a vector; ``label`` names a node attribute holding the
+        class: ints (``None`` for unknown), or other hashable values, which are then numbered in
+        sorted order and become ``class_names``.
         """
-        import networkx as nx
-
         nodes = list(graph.nodes)
         if not nodes:
             raise GraphError("empty graph: the networkx graph has no nodes")
-        directed = graph.is_directed()
-        adj = nx.to_scipy_sparse_array(graph, nodelist=nodes, weight=weight, dtype=np.float32)
+        index = {v: i for i, v in enumerate(nodes)}
+        edges = list(graph.edges(data=weight if weight is not None else False, default=1.0))
+        src = np.asarray([index[e[0]] for e in edges], np.int64)
+        dst = np.asarray([index[e[1]] for e in edges], np.int64)
+        w = _as_weights(
+            [1.0 if weight is None else e[2] for e in edges], f"edge attribute {weight!r}"
+        )
+        if not graph.is_directed():  # networkx lists each undirected edge once
+            back = src != dst
+            src, dst, w = np.r_[src, dst[back]], np.r_[dst, src[back]], np.r_[w, w[back]]
         if isinstance(features, str):
+            missing = [v for v in nodes if features not in graph.nodes[v]]
+            if missing:
+                raise GraphError(f"node {missing[0]!r} has no feature attribute {features!r}")
             features = np.stack([np.asarray(graph.nodes[v][features], np.float32) for v in nodes])
         if label is not None and "labels" not in kwargs:
             raw = [graph.nodes[v].get(label) for v in nodes]
-            if all(isinstance(r, int | np.integer) for r in raw):
-                kwargs["labels"] = np.asarray(raw)
+            if all(r is None or isinstance(r, int | np.integer) for r in raw):
+                kwargs["labels"] = np.asarray([-1 if r is None else r for r in raw])
             else:
                 classes = sorted({r for r in raw if r is not None}, key=str)
-                index = {c: i for i, c in enumerate(classes)}
-                kwargs["labels"] = np.asarray([index.get(r, -1) for r in raw])
+                number = {c: i for i, c in enumerate(classes)}
+                kwargs["labels"] = np.asarray([number.get(r, -1) for r in raw])
                 kwargs.setdefault("class_names", [str(c) for c in classes])
         kwargs.setdefault("node_names", [str(v) for v in nodes])
-        if directed and kwargs.get("directed", "symmetrize") == "error":
-            raise GraphError("the networkx graph is directed and directed='error' was given")
-        return cls.from_scipy(sp.csr_matrix(adj), features, **kwargs)
+        return cls.from_edge_index(np.stack([src, dst]), len(nodes), w, features=features, **kwargs)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -226,16 +242,19 @@ class Graph:
 
     @cached_property
     def fingerprint(self) -> str:
-        """A short sha256 over structure, feature shape and labels: identifies the dataset."""
+        """A short sha256 over edges and weights, features and labels: identifies the dataset.
+
+        Independent of how the graph was built (dense or sparse features, index dtypes)."""
+        x = sp.csr_matrix(self.features, dtype=np.float32, copy=True)
+        x.eliminate_zeros()
+        x.sum_duplicates()
         h = hashlib.sha256()
-        adj = self.adjacency
-        for arr in (
-            adj.indptr,
-            adj.indices,
-            self.labels,
-            np.asarray(self.features.shape, np.int64),
-        ):
-            h.update(np.ascontiguousarray(arr).tobytes())
+        for m in (self.adjacency, x):
+            h.update(np.asarray(m.shape, np.int64).tobytes())
+            h.update(m.indptr.astype(np.int64).tobytes())
+            h.update(m.indices.astype(np.int64).tobytes())
+            h.update(m.data.astype(np.float32).tobytes())
+        h.update(self.labels.astype(np.int32).tobytes())
         return h.hexdigest()[:16]
 
     def with_features(self, features: Features) -> Graph:
@@ -280,6 +299,13 @@ class Graph:
 
 
 # ---------------------------------------------------------------------- validation helpers
+def _as_weights(values, what: str) -> np.ndarray:
+    try:
+        return np.asarray(values, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise GraphError(f"{what} must hold numbers") from None
+
+
 def _check_weights(weights: np.ndarray) -> None:
     if np.isnan(weights).any():
         raise GraphError("edge weights contain NaN")
@@ -300,7 +326,8 @@ def _merge_duplicates(rows, cols, weights, n: int) -> sp.csr_matrix:
     first[1:] = key[1:] != key[:-1]
     if not first.all():
         warnings.warn(
-            f"{int((~first).sum())} duplicate edges merged (largest weight kept)", stacklevel=4
+            f"{int((~first).sum())} duplicate edge entries merged (largest weight kept)",
+            stacklevel=4,
         )
     key, weights = key[first], weights[first]
     return sp.csr_matrix((weights, (key // n, key % n)), shape=(n, n), dtype=np.float32)
@@ -346,7 +373,10 @@ def _clean_features(features, n: int) -> Features:
         x.sort_indices()
         values = x.data
     else:
-        x = np.asarray(features, dtype=np.float32)
+        try:
+            x = np.asarray(features, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise GraphError("features must hold numbers") from None
         values = x
     if x.ndim != 2:
         raise GraphError(f"features must be 2-D (N, F), got shape {x.shape}")
@@ -369,28 +399,32 @@ def _clean_labels(labels, n: int, num_classes: int | None) -> np.ndarray:
             raise GraphError("labels contain NaN")
         if not np.all(np.mod(labels, 1) == 0):
             raise GraphError(f"labels must be integers, got dtype {labels.dtype}")
-    labels = labels.astype(np.int32)
+    labels = labels.astype(np.int64)
     if (labels < -1).any():
         raise GraphError(f"label {int(labels.min())} is out of range (use -1 for unknown)")
-    if num_classes is not None and (labels >= num_classes).any():
-        raise GraphError(f"label {int(labels.max())} is out of range for num_classes={num_classes}")
-    return labels
+    limit = num_classes if num_classes is not None else np.iinfo(np.int32).max
+    if (labels >= limit).any():
+        raise GraphError(f"label {int(labels.max())} is out of range for num_classes={limit}")
+    return labels.astype(np.int32)
 
 
 def _clean_mask(mask, n: int, what: str) -> np.ndarray:
     if mask is None:
         return np.zeros(n, bool)
     mask = np.asarray(mask)
-    if mask.dtype != bool:
-        # allow index arrays as masks
-        if mask.ndim == 1 and np.issubdtype(mask.dtype, np.integer):
-            idx = mask
-            if idx.size and (idx.min() < 0 or idx.max() >= n):
-                raise GraphError(f"{what} holds node id outside 0..{n - 1}")
-            mask = np.zeros(n, bool)
-            mask[idx] = True
-            return mask
-        raise GraphError(f"{what} must be a boolean mask or an index array, got {mask.dtype}")
+    if mask.dtype != bool:  # an array of node ids
+        if mask.ndim != 1 or not (mask.size == 0 or np.issubdtype(mask.dtype, np.integer)):
+            raise GraphError(
+                f"{what} must be a boolean (N,) mask or a 1-D array of node ids, "
+                f"got {mask.dtype} of shape {mask.shape}"
+            )
+        idx = mask.astype(np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            bad = int(idx.min() if idx.min() < 0 else idx.max())
+            raise GraphError(f"{what} holds node id {bad}, outside 0..{n - 1}")
+        mask = np.zeros(n, bool)
+        mask[idx] = True
+        return mask
     if mask.shape != (n,):
         raise GraphError(f"{what} must have shape ({n},), got {mask.shape}")
     return mask.copy()
