@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 
@@ -147,6 +148,37 @@ def _niv(args: argparse.Namespace) -> int:
         raise UserError(str(e)) from None
     summary = {"out": str(out), **fig.layout.meta}
     emit(args, summary, f"wrote {summary['view']} view of node {node} to {out}")
+    return 0
+
+
+def _datasets_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="directory holding the raw Planetoid files (default: $NAMJAX_DATA_DIR, else the "
+        "user cache; nothing is downloaded)",
+    )
+
+
+@command(
+    "datasets", "list the datasets and their statistics beside the paper's Table 1", _datasets_args
+)
+def _datasets(args: argparse.Namespace) -> int:
+    from namjax.datasets import DATASETS, PAPER_TABLE1, dataset_stats
+
+    if args.data_dir is not None and not os.path.isdir(args.data_dir):
+        raise UserError(f"--data-dir {args.data_dir} is not a directory")
+    cols = ("nodes", "features", "classes", "edges", "train", "val", "test")
+    rows = [dataset_stats(name, args.data_dir) for name in DATASETS]
+    lines = [f"{'dataset':<16}" + "".join(f"{c:>10}" for c in cols) + "  note"]
+    for row in rows:
+        cells = "".join(f"{'-' if row[c] is None else row[c]:>10}" for c in cols)
+        lines.append(f"{row['name']:<16}{cells}  {row['note']}")
+        if row["name"] in PAPER_TABLE1:
+            paper = "".join(f"{PAPER_TABLE1[row['name']][c]:>10}" for c in cols)
+            lines.append(f"{'  paper Table 1':<16}{paper}")
+    lines.append("edges: unique undirected edges, self-loops excluded (the paper counts records)")
+    emit(args, {"datasets": rows, "paper": PAPER_TABLE1}, "\n".join(lines))
     return 0
 
 

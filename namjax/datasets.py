@@ -147,6 +147,25 @@ def load_planetoid_graph(
     return _planetoid_structure(key, files, _test_index(files["test.index"]))
 
 
+def dataset_stats(name: str, data_dir: str | Path | None = None) -> dict:
+    """``Graph.describe()`` of a dataset, never downloading, plus a ``note``.
+
+    When the full dataset cannot be loaded, the note says why; what the label files still give
+    (Pubmed without ``ind.pubmed.allx``) is reported with ``features`` None, else all None.
+    """
+    try:
+        return {**load_dataset(name, data_dir, download=False).describe(), "note": ""}
+    except DatasetError as e:
+        error = str(e)
+    try:
+        stats = load_planetoid_graph(name, data_dir, download=False).describe()
+        stats["features"] = None
+    except DatasetError:
+        stats = dict.fromkeys(("nodes", "features", "classes", "edges", "train", "val", "test"))
+        stats["name"] = name
+    return {**stats, "note": error}
+
+
 def karate_club() -> Graph:
     """Zachary's karate club (networkx): 34 nodes, 78 edges, identity features, 2 classes.
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import json
 import os
 import pickle
 import threading
@@ -362,3 +363,48 @@ def test_fetch_without_checksum_warns(tmp_path, serve, served_copy, data_dir):
         fetch_file(url + "ind.cora.x", dest, None)
     digest = hashlib.sha256(dest.read_bytes()).hexdigest()
     assert digest == hashlib.sha256((data_dir / "ind.cora.x").read_bytes()).hexdigest()
+
+
+# ---------------------------------------------------------------------- CLI
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    from namjax.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_datasets_table(capsys, tmp_path, data_dir):
+    d = tmp_path / "d"
+    for name in ("cora", "citeseer"):
+        linked_dir(d, data_dir, name)
+    linked_dir(d, data_dir, "pubmed", skip={"ind.pubmed.allx"})
+    code, out, err = run_cli(capsys, "datasets", "--data-dir", str(d), "--json")
+    assert code == 0 and err == ""
+    summary = json.loads(out.strip().splitlines()[-1])
+    rows = {r["name"]: r for r in summary["datasets"]}
+    assert rows["cora"] == {
+        "name": "cora",
+        "nodes": 2708,
+        "features": 1433,
+        "classes": 7,
+        "edges": 5278,
+        "train": 140,
+        "val": 500,
+        "test": 1000,
+        "note": "",
+    }
+    assert rows["karate"]["nodes"] == 34
+    assert (rows["pubmed"]["nodes"], rows["pubmed"]["features"]) == (19717, None)
+    assert "ind.pubmed.allx is missing" in rows["pubmed"]["note"]
+    assert summary["paper"]["citeseer"]["edges"] == 4732
+
+    code, out, _ = run_cli(capsys, "datasets", "--data-dir", str(d))
+    assert code == 0
+    assert "ind.pubmed.allx is missing" in out and "paper Table 1" in out
+
+
+def test_cli_datasets_bad_dir(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "datasets", "--data-dir", str(tmp_path / "nope"))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "is not a directory" in err
