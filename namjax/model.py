@@ -32,7 +32,7 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "identity": lambda x: x,
 }
 
-LayerParams = tuple[jax.Array, jax.Array]  # (W: (F_in, F_out), b: (F_out,))
+LayerParams = tuple[jax.Array, jax.Array | None]  # (W: (F_in, F_out), b: (F_out,) or None)
 GCNParams = tuple[LayerParams, ...]
 
 
@@ -143,20 +143,13 @@ class GCNConfig:
 
 
 class GCNLayer(nnx.Module):
-    """One graph convolution ``Â (H W) + b`` (activation applied by :class:`GCN`)."""
+    """Weights of one graph convolution ``Â (H W) + b``: ``kernel (F_in, F_out)``, ``bias``
+    ``(F_out,)`` or ``None``."""
 
     def __init__(self, fan_in: int, fan_out: int, *, bias: bool, rngs: nnx.Rngs):
         init = nnx.initializers.glorot_uniform()
         self.kernel = nnx.Param(init(rngs.params(), (fan_in, fan_out), jnp.float32))
         self.bias = nnx.Param(jnp.zeros((fan_out,), jnp.float32)) if bias else None
-
-    def __call__(self, graph: DeviceGraph, h: jax.Array | jsparse.BCOO) -> jax.Array:
-        return _layer(graph, h, self.kernel[...], None if self.bias is None else self.bias[...])
-
-
-def _layer(graph: DeviceGraph, h, w: jax.Array, b: jax.Array | None) -> jax.Array:
-    out = propagate(graph, h @ w)
-    return out if b is None else out + b
 
 
 def _dropout(x, rate: float, key: jax.Array):
@@ -169,7 +162,11 @@ def _dropout(x, rate: float, key: jax.Array):
 
 
 class GCN(nnx.Module):
-    """A K-layer GCN as a Flax NNX module. Call it as ``model(device_graph) -> (N, C) logits``."""
+    """A K-layer GCN as a Flax NNX module. Call it as ``model(device_graph) -> (N, C) logits``.
+
+    With ``model.deterministic = False`` each layer's input gets dropout, keyed by the module's
+    own ``rngs.dropout()`` stream.
+    """
 
     def __init__(self, config: GCNConfig, *, rngs: nnx.Rngs):
         self.config = config
@@ -184,15 +181,22 @@ class GCN(nnx.Module):
         self.deterministic = True
 
     def __call__(self, graph: DeviceGraph) -> jax.Array:
-        act = ACTIVATIONS[self.config.activation]
-        h = graph.features
-        for i, layer in enumerate(self.layers):
-            if not self.deterministic and self.config.dropout > 0:
-                h = _dropout(h, self.config.dropout, self.rngs.dropout())
-            h = layer(graph, h)
-            if i < len(self.layers) - 1:
-                h = act(h)
-        return h
+        train = not self.deterministic and self.config.dropout > 0
+        return gcn_apply(
+            layer_weights(self),
+            graph,
+            self.config.activation,
+            dropout=self.config.dropout if train else 0.0,
+            key=self.rngs.dropout() if train else None,
+        )
+
+
+def layer_weights(model: GCN) -> tuple[tuple[jax.Array, jax.Array | None], ...]:
+    """The model's ``(W (F_in, F_out), b (F_out,) or None)`` per layer, as stored."""
+    return tuple(
+        (layer.kernel[...], None if layer.bias is None else layer.bias[...])
+        for layer in model.layers
+    )
 
 
 def gcn_params(model: GCN) -> GCNParams:
@@ -201,22 +205,33 @@ def gcn_params(model: GCN) -> GCNParams:
     Layers without bias get a zero bias, so downstream code has one shape to handle.
     """
     return tuple(
-        (
-            layer.kernel[...],
-            jnp.zeros(layer.kernel.shape[1], layer.kernel.dtype)
-            if layer.bias is None
-            else layer.bias[...],
-        )
-        for layer in model.layers
+        (w, jnp.zeros(w.shape[1], w.dtype) if b is None else b) for w, b in layer_weights(model)
     )
 
 
-def gcn_apply(params: GCNParams, graph: DeviceGraph, activation: str = "relu") -> jax.Array:
-    """Pure deterministic forward pass: ``(N, C)`` pre-softmax logits."""
+def gcn_apply(
+    params: GCNParams,
+    graph: DeviceGraph,
+    activation: str = "relu",
+    *,
+    dropout: float = 0.0,
+    key: jax.Array | None = None,
+) -> jax.Array:
+    """Pure forward pass: ``(N, C)`` pre-softmax logits.
+
+    ``params`` is a tuple of ``(W, b)`` per layer (``b`` may be ``None``). Deterministic unless
+    ``key`` is given, in which case inverted dropout of rate ``dropout`` is applied to each
+    layer's input (on the stored values when the features are a BCOO matrix).
+    """
     act = ACTIVATIONS[activation]
+    keys = [None] * len(params) if key is None else jax.random.split(key, len(params))
     h = graph.features
-    for i, (w, b) in enumerate(params):
-        h = _layer(graph, h, w, b)
+    for i, ((w, b), k) in enumerate(zip(params, keys, strict=True)):
+        if k is not None and dropout > 0:
+            h = _dropout(h, dropout, k)
+        h = propagate(graph, h @ w)
+        if b is not None:
+            h = h + b
         if i < len(params) - 1:
             h = act(h)
     return h
