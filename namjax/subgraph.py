@@ -13,7 +13,7 @@ per-hop prefix sizes are padded to powers of two, so one compiled function serve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -41,6 +41,28 @@ class KHop:
     hops: np.ndarray
     depth: int
     num_nodes: int
+    _by_node: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def by_node(self) -> np.ndarray:
+        """``(P,)`` pair positions in (target, node id) order: ``by_node[j]`` is the layout
+        position of the j-th smallest ``(target, node)`` pair."""
+        if self._by_node is not None:
+            return self._by_node
+        return np.argsort(self.pair_target * self.num_nodes + self.nodes, kind="stable")
+
+    def rows(self, start: int, stop: int) -> KHop:
+        """The sub-layout of targets ``start:stop`` (a view, no copy of the pair arrays)."""
+        lo, hi = self.offsets[start], self.offsets[stop]
+        return KHop(
+            targets=self.targets[start:stop],
+            offsets=self.offsets[start : stop + 1] - lo,
+            nodes=self.nodes[lo:hi],
+            hops=self.hops[lo:hi],
+            depth=self.depth,
+            num_nodes=self.num_nodes,
+            _by_node=self.by_node[lo:hi] - lo,
+        )
 
     @property
     def num_pairs(self) -> int:
@@ -63,11 +85,10 @@ class KHop:
     def local_index(self, t: np.ndarray, node: np.ndarray) -> np.ndarray:
         """Position of ``node`` inside target ``t``'s slice (``-1`` where absent); shapes match."""
         n = self.num_nodes
-        keys = self.pair_target * n + self.nodes
-        order = np.argsort(keys, kind="stable")
-        sorted_keys = keys[order]
+        order = self.by_node
+        sorted_keys = (self.pair_target * n + self.nodes)[order]
         query = np.asarray(t, np.int64) * n + np.asarray(node, np.int64)
-        pos = np.minimum(np.searchsorted(sorted_keys, query), len(keys) - 1)
+        pos = np.minimum(np.searchsorted(sorted_keys, query), len(sorted_keys) - 1)
         found = sorted_keys[pos] == query
         return np.where(found, order[pos] - self.offsets[np.asarray(t)], -1)
 
@@ -125,12 +146,31 @@ class LocalEdges:
     a_raw: np.ndarray
 
 
-def khop(graph_or_csr: Graph | sp.spmatrix, targets, K: int) -> KHop:
-    """K-hop neighbourhoods of ``targets`` (ids, shape ``(T,)``) over the graph's adjacency.
+def reach(adj: sp.csr_matrix, keys: np.ndarray, K: int) -> tuple[np.ndarray, ...]:
+    """Nodes within ``K`` hops of each key, sorted by (key, node id): ``(indptr (T+1,), nodes
+    (P,), hops (P,) int8)``.
 
-    All targets are expanded together: ``R_d = R_{d-1} (A + I)`` as sparse ``(T, N)`` products;
-    a node's hop is the first ``d`` at which it is reached. Memory is O(pairs), never O(N^2).
+    All keys are expanded together: ``R_d = R_{d-1} (A + I)`` as sparse ``(T, N)`` products; a
+    node's hop is the first ``d`` at which it is reached. Memory is O(pairs), never O(N^2).
     """
+    n = adj.shape[0]
+    num_t = len(keys)
+    step = (sp.csr_matrix(adj, dtype=bool) + sp.identity(n, dtype=bool, format="csr")).tocsr()
+    front = sp.csr_matrix((np.ones(num_t, bool), (np.arange(num_t), keys)), shape=(num_t, n))
+    # seen counts at how many of the levels 0..K a (key, node) pair was within reach;
+    # hop = K + 1 - seen.
+    seen = front.astype(np.int8)
+    for _ in range(K):
+        front = (front @ step).tocsr()
+        seen = seen + front.astype(np.int8)
+    seen = seen.tocsr()
+    seen.sort_indices()
+    return seen.indptr.astype(np.int64), seen.indices.astype(np.int64), K + 1 - seen.data
+
+
+def khop(graph_or_csr: Graph | sp.spmatrix, targets, K: int) -> KHop:
+    """K-hop neighbourhoods of ``targets`` (ids, shape ``(T,)``) over the graph's adjacency,
+    vectorised over all targets (see :func:`reach`)."""
     adj = graph_or_csr.adjacency if isinstance(graph_or_csr, Graph) else sp.csr_matrix(graph_or_csr)
     n = adj.shape[0]
     if not 0 <= K <= 8:
@@ -141,27 +181,19 @@ def khop(graph_or_csr: Graph | sp.spmatrix, targets, K: int) -> KHop:
         targets = np.atleast_1d(np.asarray(targets, np.int64))
         if targets.size and (targets.min() < 0 or targets.max() >= n):
             raise GraphError(f"target ids must be in 0..{n - 1}")
-    num_t = len(targets)
-    step = (sp.csr_matrix(adj, dtype=bool) + sp.identity(n, dtype=bool, format="csr")).tocsr()
-    reach = sp.csr_matrix((np.ones(num_t, bool), (np.arange(num_t), targets)), shape=(num_t, n))
-    # seen counts, per (target, node), at how many of the levels 0..K it was within reach;
-    # hop = K + 1 - seen.
-    seen = reach.astype(np.int8)
-    for _ in range(K):
-        reach = (reach @ step).tocsr()
-        seen = seen + reach.astype(np.int8)
-    seen = seen.tocsr()
-    seen.sort_indices()
-    row_of = np.repeat(np.arange(num_t), np.diff(seen.indptr))
-    hops = (K + 1 - seen.data).astype(np.int8)
+    indptr, nodes, hops = reach(adj, targets, K)
+    row_of = np.repeat(np.arange(len(targets)), np.diff(indptr))
     order = np.argsort(row_of * (K + 1) + hops, kind="stable")  # ids stay sorted within a hop
+    by_node = np.empty_like(order)
+    by_node[order] = np.arange(len(order))
     return KHop(
         targets=targets,
-        offsets=seen.indptr.astype(np.int64),
-        nodes=seen.indices[order].astype(np.int64),
-        hops=hops[order],
+        offsets=indptr,
+        nodes=nodes[order],
+        hops=hops[order].astype(np.int8),
         depth=K,
         num_nodes=n,
+        _by_node=by_node,
     )
 
 
