@@ -10,13 +10,13 @@ import json
 import os
 import pickle
 import threading
-import warnings
 from pathlib import Path
 
 import networkx as nx
 import numpy as np
 import pytest
 
+from namjax.cli import USER_ERRORS
 from namjax.datasets import (
     DatasetError,
     cache_dir,
@@ -30,15 +30,20 @@ SPLITS = {"cora": (140, 500, 1000), "citeseer": (120, 500, 1000), "pubmed": (60,
 
 
 # ---------------------------------------------------------------------- helpers
+class _TrustingUnpickler(pickle.Unpickler):
+    """The ordinary unpickler (real scipy classes), with scipy's old module path redirected."""
+
+    def find_class(self, module, name):
+        return super().find_class("scipy.sparse" if module == "scipy.sparse.csr" else module, name)
+
+
 def raw(data_dir: Path, name: str, part: str):
-    """The raw file, read with the ordinary (trusting) unpickler: the test's own oracle."""
+    """The raw file, read with a trusting unpickler: the test's own oracle."""
     path = data_dir / f"ind.{name}.{part}"
     if part == "test.index":
         return np.array([int(s) for s in path.read_text().split()])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # old scipy module paths
-        with open(path, "rb") as f:
-            return pickle.load(f, encoding="latin1")
+    with open(path, "rb") as f:
+        return _TrustingUnpickler(f, encoding="latin1").load()
 
 
 def linked_dir(tmp: Path, data_dir: Path, name: str, skip=(), replace=None) -> Path:
@@ -196,6 +201,7 @@ def test_unknown_name():
     with pytest.raises(DatasetError, match="not a Planetoid dataset"):
         load_planetoid_graph("karate")
     assert issubclass(DatasetError, GraphError)
+    assert issubclass(DatasetError, USER_ERRORS)  # the CLI reports it as one line, exit 2
 
 
 def test_missing_directory_and_file(tmp_path, data_dir):
@@ -295,7 +301,7 @@ def serve(monkeypatch):
         server = http.server.ThreadingHTTPServer(
             ("127.0.0.1", 0), functools.partial(handler, directory=str(folder))
         )
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
         servers.append(server)
         url = f"http://127.0.0.1:{server.server_address[1]}/data/"
         monkeypatch.setenv("NAMJAX_PLANETOID_URL", url)
