@@ -2,8 +2,10 @@
 
 from namjax.datasets import DatasetError, load_dataset, load_planetoid_graph
 from namjax.graph import Graph, GraphError
+from namjax.io import ModelError, load_model, model_info, save_model
 from namjax.model import GCN, DeviceGraph, GCNConfig, device_graph, gcn_apply, gcn_params
 from namjax.niv import NIVError, niv, niv_bars, niv_paths, write_figure
+from namjax.train import TrainResult, accuracy, predict, train
 
 __all__ = [
     "GCN",
@@ -12,14 +14,22 @@ __all__ = [
     "GCNConfig",
     "Graph",
     "GraphError",
+    "ModelError",
     "NIVError",
+    "TrainResult",
+    "accuracy",
     "device_graph",
     "gcn_apply",
     "gcn_params",
     "load_dataset",
+    "load_model",
     "load_planetoid_graph",
+    "model_info",
     "niv",
     "niv_bars",
     "niv_paths",
+    "predict",
+    "save_model",
+    "train",
     "write_figure",
 ]
