@@ -71,12 +71,14 @@ class Tab:
 
     def hover_point(self, trace_uid: str, index: int) -> str:
         """Move the mouse onto a node marker; returns the tooltip's text."""
+        tip = self.page.locator(".hoverlayer .hovertext").first
+        self.page.mouse.move(1, 1)  # off the plot: any previous tooltip goes away first
+        tip.wait_for(state="detached", timeout=5_000)
         point = self.page.locator(f'g.trace[class*="trace{trace_uid}"] .points path').nth(index)
         box = point.bounding_box()
         self.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-        tip = self.page.locator(".hoverlayer .hovertext")
-        tip.first.wait_for(timeout=5_000)
-        return tip.first.text_content()
+        tip.wait_for(timeout=5_000)
+        return tip.text_content()
 
 
 @pytest.fixture(scope="module")
@@ -126,17 +128,20 @@ def test_karate_page_draws_top_k_and_hovers(tab, tmp_path, karate, karate_model)
 
 
 @pytest.mark.slow
-def test_cora_1358_page(tab, tmp_path, cora, cora_model):
-    from namjax.nam import nam
+def test_cora_1358_page_from_the_cli(tab, tmp_path, data_dir, cora, cora_model):
+    from namjax.cli import main
+    from namjax.io import save_model
     from namjax.train import predict
 
-    result = nam(cora_model, cora, targets=[1358], classes="all")
-    logits = predict(cora_model, cora)
-    fig = niv(result, cora, 1358, 1, top_k=60, predictions=logits)
-    tab.open(write_figure(fig, tmp_path / "cora-1358.html"))
+    model_dir = save_model(cora_model, cora, tmp_path / "cora-model")
+    out = tmp_path / "cora-1358.html"
+    args = ["--dataset", "cora", "--data-dir", str(data_dir), "--node", "1358"]
+    assert main(["niv", "--model", str(model_dir), *args, "--out", str(out)]) == 0
+    tab.open(out)
     degree = cora.adjacency[1358].nnz
     assert tab.page.locator(NODE_POINTS).count() == 1 + min(60, degree)
-    cls = int(np.argmax(logits[1358]))
-    tip = tab.hover_point(f"niv-nodes-{cls}", 0)
-    assert "node 1358" in tip
+    cls = int(np.argmax(predict(cora_model, cora)[1358]))
+    assert "node 1358" in tab.hover_point(f"niv-nodes-{cls}", 0)
+    last = tab.page.locator(f'g.trace[class*="traceniv-nodes-{cls}"] .points path').count() - 1
+    assert "hop 1" in tab.hover_point(f"niv-nodes-{cls}", last)
     assert tab.dialogs == [] and tab.blocked == []
