@@ -115,4 +115,4 @@ def _assign(param: nnx.Param, value, what: str, source: Path) -> None:
     if not isinstance(value, np.ndarray) or value.shape != shape:
         got = "nothing" if value is None else f"shape {getattr(value, 'shape', '?')}"
         raise ModelError(f"{source}: {what} should have shape {shape}, found {got}")
-    param.value = jnp.asarray(value, jnp.float32)
+    param[...] = jnp.asarray(value, jnp.float32)

@@ -154,11 +154,12 @@ class GCNLayer(nnx.Module):
 
 def _dropout(x, rate: float, key: jax.Array):
     """Inverted dropout on a dense array or on the stored values of a BCOO matrix."""
+    p_keep = jnp.float32(1.0 - rate)  # float32 draws whether or not x64 is enabled
     if isinstance(x, jsparse.BCOO):
-        keep = jax.random.bernoulli(key, 1.0 - rate, x.data.shape)
-        return jsparse.BCOO((jnp.where(keep, x.data / (1.0 - rate), 0.0), x.indices), shape=x.shape)
-    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
-    return jnp.where(keep, x / (1.0 - rate), 0.0)
+        keep = jax.random.bernoulli(key, p_keep, x.data.shape)
+        return jsparse.BCOO((jnp.where(keep, x.data / p_keep, 0.0), x.indices), shape=x.shape)
+    keep = jax.random.bernoulli(key, p_keep, x.shape)
+    return jnp.where(keep, x / p_keep, 0.0)
 
 
 class GCN(nnx.Module):

@@ -185,7 +185,7 @@ def _progress_bar(total: int, name: str):
 
 def _cross_entropy(logits: jax.Array, labels: jax.Array, mask: jax.Array) -> jax.Array:
     losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-    return jnp.sum(jnp.where(mask, losses, 0.0)) / jnp.sum(mask)
+    return jnp.sum(jnp.where(mask, losses, 0.0)) / jnp.sum(mask, dtype=jnp.float32)
 
 
 def _masked_accuracy(logits: jax.Array, labels: jax.Array, mask: jax.Array) -> jax.Array:

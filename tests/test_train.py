@@ -1,0 +1,153 @@
+"""Training: one update against a float64 Adam oracle, the early-stopping rule, reproducibility,
+input errors, and the accuracy bar on Cora."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import networkx as nx
+import numpy as np
+import pytest
+from flax import nnx
+
+from namjax.graph import Graph, GraphError
+from namjax.model import GCN, GCNConfig, gcn_params
+from namjax.train import HISTORY_KEYS, accuracy, predict, train
+
+
+def oracle_objective(params, graph: Graph, mask, weight_decay: float):
+    """Kipf's loss in float64: mean cross-entropy over ``mask`` + L2 on the first layer."""
+    a = graph.adjacency.toarray().astype(np.float64) + np.eye(graph.num_nodes)
+    d = 1.0 / np.sqrt(a.sum(axis=1))
+    a_hat = jnp.asarray(d[:, None] * a * d[None, :])
+    x = graph.features
+    h = jnp.asarray(x.toarray() if hasattr(x, "toarray") else x, jnp.float64)
+    for i, (w, b) in enumerate(params):
+        h = a_hat @ h @ w + b
+        if i < len(params) - 1:
+            h = jax.nn.relu(h)
+    logp = jax.nn.log_softmax(h, axis=1)
+    labels = np.maximum(graph.labels, 0)
+    nll = -logp[np.arange(graph.num_nodes), labels]
+    ce = jnp.sum(jnp.where(mask, nll, 0.0)) / mask.sum()
+    w1, b1 = params[0]
+    return ce + 0.5 * weight_decay * (jnp.sum(w1**2) + jnp.sum(b1**2))
+
+
+def as64(params):
+    return tuple((jnp.asarray(w, jnp.float64), jnp.asarray(b, jnp.float64)) for w, b in params)
+
+
+def test_first_update_is_one_adam_step_on_kipfs_loss(karate):
+    cfg = GCNConfig(karate.num_features, karate.num_classes, dropout=0.0)
+    lr, wd = 0.01, 5e-3
+    result = train(karate, cfg, seed=5, epochs=1, lr=lr, weight_decay=wd, patience=0)
+    start = as64(gcn_params(GCN(cfg, rngs=nnx.Rngs(5))))  # train draws its init the same way
+    loss0, grads = jax.value_and_grad(oracle_objective)(start, karate, karate.train_mask, wd)
+    got = as64(gcn_params(result.model))
+    for (w0, b0), (gw, gb), (w1, b1) in zip(start, grads, got, strict=True):
+        for p0, g, p1 in ((w0, gw, w1), (b0, gb, b1)):
+            g = np.asarray(g)
+            want = np.asarray(p0) - lr * g / (np.abs(g) + 1e-8)  # Adam's first step
+            clear = np.abs(g) > 1e-5  # elsewhere float32 rounding decides g / (|g| + eps)
+            np.testing.assert_allclose(np.asarray(p1)[clear], want[clear], rtol=0, atol=1e-6)
+            assert np.all(np.abs(np.asarray(p1) - np.asarray(p0)) <= lr * (1 + 1e-5))
+    assert result.epochs == 1
+    assert abs(result.history["train_loss"][0] - float(loss0)) < 1e-5 * float(loss0)
+    val = oracle_objective(got, karate, karate.val_mask, wd)
+    assert abs(result.history["val_loss"][0] - float(val)) < 1e-5 * float(val)
+
+
+def test_early_stopping_follows_kipfs_rule(karate):
+    patience = 10
+    result = train(karate, seed=0, patience=patience)
+    val = result.history["val_loss"]
+    assert len(val) == result.epochs
+    assert all(len(v) == result.epochs for v in result.history.values())
+
+    def fires(t: int) -> bool:
+        return t > patience and val[t] > np.mean(val[t - patience : t])
+
+    assert not any(fires(t) for t in range(result.epochs - 1))
+    assert result.epochs == 200 or fires(result.epochs - 1)
+    assert result.epochs < 200  # karate does stop early with seed 0
+    full = train(karate, seed=0, patience=0)
+    assert full.epochs == 200
+    np.testing.assert_array_equal(full.history["val_loss"][: result.epochs], val)
+
+
+def test_reproducible_and_seed_dependent(karate):
+    a, b = train(karate, seed=3), train(karate, seed=3)
+    c = train(karate, seed=4)
+    for key in HISTORY_KEYS:
+        np.testing.assert_array_equal(a.history[key], b.history[key])
+    np.testing.assert_array_equal(predict(a.model, karate), predict(b.model, karate))
+    assert not np.array_equal(predict(a.model, karate), predict(c.model, karate))
+
+
+def test_progress_display_gives_the_same_run(karate, capsys):
+    quiet = train(karate, seed=1)
+    shown = train(karate, seed=1, progress=True)
+    assert shown.epochs == quiet.epochs
+    np.testing.assert_array_equal(shown.history["val_loss"], quiet.history["val_loss"])
+    assert "epoch" in capsys.readouterr().err
+
+
+def test_result_accuracies_match_predictions(karate):
+    result = train(karate, seed=2)
+    logits = predict(result.model, karate)
+    assert logits.shape == (34, 2) and logits.dtype == np.float32
+    for acc, mask in (
+        (result.train_accuracy, karate.train_mask),
+        (result.val_accuracy, karate.val_mask),
+        (result.test_accuracy, karate.test_mask),
+    ):
+        assert acc == accuracy(logits, karate.labels, mask)
+    assert result.model.deterministic and result.config.depth == 2
+    assert result.seconds > 0
+
+
+def test_accuracy():
+    logits = np.array([[2.0, 1.0], [0.0, 3.0], [5.0, 1.0]])
+    labels = np.array([0, 0, 0])
+    assert accuracy(logits, labels) == pytest.approx(2 / 3)
+    assert accuracy(logits, labels, np.array([False, True, False])) == 0.0
+    assert np.isnan(accuracy(logits, labels, np.zeros(3, bool)))
+
+
+def test_input_errors(karate):
+    g = nx.karate_club_graph()
+    unsplit = Graph.from_networkx(g, label="club", name="bare")
+    with pytest.raises(GraphError, match="bare has no training nodes"):
+        train(unsplit)
+    no_val = Graph.from_networkx(g, label="club", train_mask=np.arange(34) < 4, name="noval")
+    with pytest.raises(GraphError, match="noval has no validation nodes"):
+        train(no_val)
+    labels = np.full(34, -1)
+    labels[10:] = 0
+    unlabeled = Graph.from_networkx(
+        g,
+        labels=labels,
+        num_classes=2,
+        train_mask=np.arange(34) < 4,
+        val_mask=np.arange(34) >= 30,
+        name="unl",
+    )
+    with pytest.raises(GraphError, match="training nodes without a label"):
+        train(unlabeled)
+    with pytest.raises(GraphError, match="config is for 5 features / 2 classes"):
+        train(karate, GCNConfig(5, 2))
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        train(karate, epochs=0)
+    with pytest.raises(ValueError, match="patience must be >= 0"):
+        train(karate, patience=-1)
+    model = GCN(GCNConfig(5, 2), rngs=nnx.Rngs(0))
+    with pytest.raises(GraphError, match="expects 5 features per node"):
+        predict(model, karate)
+
+
+@pytest.mark.slow
+def test_cora_accuracy_over_seeds(cora, cora_model):
+    seed0 = accuracy(predict(cora_model, cora), cora.labels, cora.test_mask)
+    others = [train(cora, seed=s).test_accuracy for s in (1, 2)]
+    assert np.mean([seed0, *others]) >= 0.80
