@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import plotly.graph_objects as go
@@ -124,21 +124,31 @@ def predicted_classes(result, graph: Graph, predictions: np.ndarray | None = Non
             f"predictions must have shape ({graph.num_nodes},) or ({graph.num_nodes}, C), "
             f"got {np.shape(predictions)}"
         )
+    if p.size and (p.min() < -1 or p.max() >= graph.num_classes):
+        raise NIVError(f"predictions hold class ids outside -1..{graph.num_classes - 1}")
     return p.astype(np.int64)
 
 
-def _neighbourhood(result, target: int, cls: int | None):
-    """Sources, hops and contributions (to one class) of ``target``, and that class id."""
+class _Sources(NamedTuple):
+    """One target's sources and their contributions to one class."""
+
+    nodes: np.ndarray  # (n,) source ids, the target first
+    hops: np.ndarray  # (n,) hop distances
+    values: np.ndarray  # (n,) contributions to class ``cls``
+    cls: int
+    logit: float  # the target's logit for ``cls``
+
+
+def _sources(result, target: int, cls: int | None) -> _Sources:
     row = _target_row(result, target)
     slot, cls = _class_slot(result, row, cls)
     sources, hops, contributions = result.for_target(target)
-    return (
+    return _Sources(
         np.asarray(sources, np.int64),
         np.asarray(hops, np.int64),
         np.asarray(contributions, np.float64)[:, slot],
         cls,
-        row,
-        slot,
+        float(result.logits[row, slot]),
     )
 
 
@@ -178,6 +188,30 @@ def ring_layout(nodes: np.ndarray, hops: np.ndarray, order: np.ndarray, graph: G
     return pos
 
 
+def _ring_order(classes: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``(n,)`` sort key for the hop-1 ring: grouped by class; inside a class the largest
+    |contribution| nodes are spread over the class's arc (golden-ratio sequence of their
+    ranks) so that big markers and their labels do not pile up side by side."""
+    rank = np.empty(len(values), np.int64)
+    by_class = np.lexsort((-np.abs(values), classes))
+    starts = np.searchsorted(classes[by_class], classes[by_class])
+    rank[by_class] = np.arange(len(values)) - starts
+    spread = np.mod(rank * 0.6180339887498949, 1.0)
+    key = np.empty(len(values), np.int64)
+    key[np.lexsort((spread, classes))] = np.arange(len(values))
+    return key
+
+
+def _outward(pos: np.ndarray) -> np.ndarray:
+    """Text position pointing away from the centre for each ``(x, y)``."""
+    radius = np.maximum(np.hypot(pos[:, 0], pos[:, 1]), 1e-12)
+    c, s = pos[:, 0] / radius, pos[:, 1] / radius
+    side = np.where(c >= 0, "middle right", "middle left")
+    out = np.where(s > 0.5, "top center", np.where(s < -0.5, "bottom center", side))
+    out[np.hypot(pos[:, 0], pos[:, 1]) < 1e-9] = "top center"
+    return out.astype(object)
+
+
 def _spring_layout(nodes: np.ndarray, start: np.ndarray, graph: Graph, seed: int) -> np.ndarray:
     import networkx as nx
 
@@ -212,7 +246,7 @@ def _legend_traces(classes: list[int], graph: Graph) -> list[go.Scatter]:
             y=[None],
             mode="markers",
             marker={"color": class_colour(c), "size": 12, "symbol": "circle"},
-            name=_esc(graph.class_label(c)) if c >= 0 else "not predicted",
+            name=_esc(graph.class_label(c)) if c >= 0 else "prediction not computed",
             legendgroup=f"class{c}",
             legendrank=100 + c if c >= 0 else 999,
             hoverinfo="skip",
@@ -269,12 +303,13 @@ def niv(
         predictions: ``(N,)`` class ids or ``(N, C)`` logits colouring every node; default the
             predictions stored in ``result`` (nodes that are not targets there are grey).
         layout: ``"rings"`` (hop rings, deterministic) or ``"spring"`` (seeded force layout).
-        labels: how many of the largest contributors get a text label.
+        labels: how many of the largest neighbours get a text label (the target always does).
         seed: seed of the spring layout.
 
     Returns:
         A figure whose node markers are one ``go.Scatter`` per predicted class (uid
-        ``niv-nodes-<class>``), with ``1 + min(top_k, #neighbours)`` markers in all.
+        ``niv-nodes-<class>``, the target first in its trace), ``1 + min(top_k, #neighbours)``
+        markers in all; ``layout.meta`` holds the view, target, class and shown/hidden counts.
     """
     _check_graph(result, graph)
     target = int(graph.check_nodes(target, "target")[0])
@@ -285,97 +320,74 @@ def niv(
     if layout not in ("rings", "spring"):
         raise NIVError(f"layout must be 'rings' or 'spring', got {layout!r}")
     _check_class(graph, cls)
-    sources, src_hops, values, cls, row, slot = _neighbourhood(result, target, cls)
+    src = _sources(result, target, cls)
     predicted = predicted_classes(result, graph, predictions)
-    total = float(np.abs(values).sum())
+    total = float(np.abs(src.values).sum())
 
-    is_target = sources == target
-    near = np.flatnonzero(~is_target & (src_hops <= hops))
-    keep = near[_top(values[near], top_k)]
+    near = np.flatnonzero((src.nodes != target) & (src.hops <= hops))
+    keep = near[_top(src.values[near], top_k)]
     hidden = np.setdiff1d(near, keep)
-    idx = np.concatenate([np.flatnonzero(is_target), keep])
-    nodes, node_hops, node_values = sources[idx], src_hops[idx], values[idx]
+    idx = np.concatenate([np.flatnonzero(src.nodes == target), keep])
+    nodes, node_hops, values = src.nodes[idx], src.hops[idx], src.values[idx]
 
     pcls = predicted[nodes]
-    order = np.empty(len(nodes), np.int64)  # rank by class, then |contribution| descending
-    order[np.lexsort((-np.abs(node_values), pcls))] = np.arange(len(nodes))
+    order = _ring_order(pcls, values)
     pos = ring_layout(nodes, node_hops, order, graph)
     if layout == "spring":
         pos = _spring_layout(nodes, pos, graph, seed)
 
-    scale = float(np.abs(node_values).max(initial=0.0))
-    diameter = _diameter(node_values, scale)
-    symbol = [_SYMBOL[int(s)] for s in np.sign(node_values)]
-    cls_name = _esc(graph.class_label(cls))
-    about = f"class {cls_name} of node {target}"
-    hover = _hover(graph, nodes, node_hops, node_values, predicted, total, about)
-    labelled = set(_top(node_values, labels + 1).tolist()) | {0}
-    text = [_esc(graph.node_label(v)) if i in labelled else "" for i, v in enumerate(nodes)]
-
-    traces: list[go.Scatter] = [_edge_trace(nodes, pos, graph)]
-    traces.append(
-        go.Scatter(
-            x=[pos[0, 0]],
-            y=[pos[0, 1]],
-            mode="markers",
-            marker={
-                "size": diameter[0] + 16,
-                "symbol": "circle-open",
-                "color": "#000000",
-                "line": {"width": 3},
-            },
-            name=f"target: {_node_text(graph, target)}",
-            legendrank=1,
-            hoverinfo="skip",
-            uid="niv-halo",
-        )
-    )
+    scale = float(np.abs(values).max(initial=0.0))
+    diameter = _diameter(values, scale)
+    cls_name = _esc(graph.class_label(src.cls))
+    labelled = {0, *(1 + _top(values[1:], labels)).tolist()}  # the target, top neighbours
+    markers = {
+        "size": diameter,
+        "symbol": np.array([_SYMBOL[int(v)] for v in np.sign(values)], dtype=object),
+        "textposition": _outward(pos),
+        "text": np.array(
+            [_esc(graph.node_label(v)) if i in labelled else "" for i, v in enumerate(nodes)],
+            dtype=object,
+        ),
+        "hover": np.array(
+            _hover(
+                graph,
+                nodes,
+                node_hops,
+                values,
+                predicted,
+                total,
+                f"class {cls_name} of node {target}",
+            ),
+            dtype=object,
+        ),
+    }
     present = sorted(set(pcls.tolist()))
-    for c in present:
-        m = pcls == c
-        traces.append(
-            go.Scatter(
-                x=pos[m, 0],
-                y=pos[m, 1],
-                mode="markers+text",
-                marker={
-                    "size": diameter[m],
-                    "color": class_colour(c),
-                    "symbol": [s for s, k in zip(symbol, m, strict=True) if k],
-                    "line": {"width": 1, "color": "#333333"},
-                    "opacity": 0.9,
-                },
-                text=[s for s, k in zip(text, m, strict=True) if k],
-                textposition="top center",
-                textfont={"size": 10},
-                hovertext=[s for s, k in zip(hover, m, strict=True) if k],
-                hoverinfo="text",
-                legendgroup=f"class{c}",
-                showlegend=False,
-                uid=f"niv-nodes-{c}",
-            )
-        )
-    traces += _legend_traces(present, graph)
-    traces += _sign_key()
-    traces.append(_size_key_trace(scale))
+    fig = go.Figure(
+        [
+            _edge_trace(nodes, pos, graph),
+            _halo_trace(pos[0], diameter[0], _node_text(graph, target)),
+            *(_class_trace(c, pcls == c, pos, markers) for c in present),
+            *_legend_traces(present, graph),
+            *_sign_key(),
+            _size_key_trace(scale),
+        ]
+    )
 
     hidden_note = ""
     if hidden.size:
-        share = 100 * np.abs(values[hidden]).sum() / total if total > 0 else 0.0
+        share = 100 * np.abs(src.values[hidden]).sum() / total if total > 0 else 0.0
         hidden_note = (
-            f"; {hidden.size} more hidden (sum {values[hidden].sum():+.3g}, {share:.1f}% of Σ|C|)"
+            f"; {hidden.size} more hidden (sum {src.values[hidden].sum():+.3g}, "
+            f"{share:.1f}% of Σ|C|)"
         )
-    logit = float(result.logits[row, slot])
     true = graph.class_label(int(graph.labels[target]))
-    fig = go.Figure(traces)
     fig.update_layout(
         title={
             "text": f"NIV: {_esc(graph.name)} {_node_text(graph, target)}, "
             f"class {cls_name} (true: {_esc(true)})",
             "subtitle": {
-                "text": f"contributions to score {logit:.3g} from the {len(keep)} largest of "
-                f"{near.size} neighbours within {hops} hop{'s' if hops > 1 else ''}"
-                f"{hidden_note}"
+                "text": f"contributions to score {src.logit:.3g} from the {keep.size} largest of "
+                f"{near.size} neighbours within {hops} hop{'s' if hops > 1 else ''}{hidden_note}"
             },
         },
         template="simple_white",
@@ -402,7 +414,7 @@ def niv(
         meta={
             "view": "niv",
             "target": target,
-            "class": cls,
+            "class": src.cls,
             "hops": hops,
             "shown": int(keep.size),
             "hidden": int(hidden.size),
@@ -423,16 +435,59 @@ def niv(
     return fig
 
 
+def _class_trace(cls: int, mask: np.ndarray, pos: np.ndarray, markers: dict) -> go.Scatter:
+    """The node markers of one predicted class (``mask`` selects them)."""
+    return go.Scatter(
+        x=pos[mask, 0],
+        y=pos[mask, 1],
+        mode="markers+text",
+        marker={
+            "size": markers["size"][mask],
+            "color": class_colour(cls),
+            "symbol": markers["symbol"][mask].tolist(),
+            "line": {"width": 1, "color": "#333333"},
+            "opacity": 0.9,
+        },
+        text=markers["text"][mask].tolist(),
+        textposition=markers["textposition"][mask].tolist(),
+        textfont={"size": 10},
+        hovertext=markers["hover"][mask].tolist(),
+        hoverinfo="text",
+        legendgroup=f"class{cls}",
+        showlegend=False,
+        uid=f"niv-nodes-{cls}",
+    )
+
+
+def _halo_trace(xy: np.ndarray, diameter: float, name: str) -> go.Scatter:
+    """The ring around the target."""
+    return go.Scatter(
+        x=[xy[0]],
+        y=[xy[1]],
+        mode="markers",
+        marker={
+            "size": diameter + 16,
+            "symbol": "circle-open",
+            "color": "#000000",
+            "line": {"width": 3},
+        },
+        name=f"target: {name}",
+        legendrank=1,
+        hoverinfo="skip",
+        uid="niv-halo",
+    )
+
+
 def _edge_trace(nodes: np.ndarray, pos: np.ndarray, graph: Graph) -> go.Scatter:
-    """Graph edges among the drawn nodes as one line trace (``None`` separates segments)."""
+    """Graph edges among the drawn nodes as one line trace (NaN separates the segments)."""
     sub = sp.triu(graph.adjacency[nodes][:, nodes], k=1).tocoo()
     xs = np.full((sub.nnz, 3), np.nan)
     ys = np.full((sub.nnz, 3), np.nan)
     xs[:, 0], xs[:, 1] = pos[sub.row, 0], pos[sub.col, 0]
     ys[:, 0], ys[:, 1] = pos[sub.row, 1], pos[sub.col, 1]
     return go.Scatter(
-        x=[None if np.isnan(v) else v for v in xs.ravel()],
-        y=[None if np.isnan(v) else v for v in ys.ravel()],
+        x=xs.ravel(),
+        y=ys.ravel(),
         mode="lines",
         line={"width": 0.7, "color": "#9A9A9A"},
         hoverinfo="skip",
@@ -501,12 +556,12 @@ def niv_bars(
     if k < 1:
         raise NIVError(f"k must be at least 1, got {k}")
     _check_class(graph, cls)
-    sources, src_hops, values, cls, _, _ = _neighbourhood(result, target, cls)
+    src = _sources(result, target, cls)
     predicted = predicted_classes(result, graph, predictions)
-    total = float(np.abs(values).sum())
-    top = _top(values, k)
-    nodes, node_hops, node_values = sources[top], src_hops[top], values[top]
-    about = f"class {_esc(graph.class_label(cls))} of node {target}"
+    total = float(np.abs(src.values).sum())
+    top = _top(src.values, k)
+    nodes, node_hops, node_values = src.nodes[top], src.hops[top], src.values[top]
+    about = f"class {_esc(graph.class_label(src.cls))} of node {target}"
     fig = go.Figure(
         [
             go.Bar(
@@ -534,14 +589,14 @@ def niv_bars(
     fig.update_layout(
         title={
             "text": f"Top {len(top)} contributors to {about}",
-            "subtitle": {"text": f"of {len(sources)} sources; Σ|C| = {total:.3g}"},
+            "subtitle": {"text": f"of {len(src.nodes)} sources; Σ|C| = {total:.3g}"},
         },
         template="simple_white",
         height=160 + 26 * len(top),
         xaxis={"title": {"text": "contribution", "standoff": 5}, "zeroline": True},
         yaxis={"autorange": "reversed"},
         margin={"t": 90},
-        meta={"view": "bars", "target": target, "class": cls, "shown": int(top.size)},
+        meta={"view": "bars", "target": target, "class": src.cls, "shown": int(top.size)},
     )
     return fig
 

@@ -99,8 +99,9 @@ def test_markers_encode_class_sign_and_area(case):
     halo = next(tr for tr in fig.data if tr.uid == "niv-halo")
     np.testing.assert_allclose([halo.x[0], halo.y[0]], marks[0]["xy"])
     edges = next(tr for tr in fig.data if tr.uid == "niv-edges")
-    n_edges = sum(1 for u, w in zip(edges.x, edges.y, strict=True) if u is None and w is None)
-    assert n_edges == 8  # all edges of EDGES but (4, 8): node 8 is not drawn
+    gaps = np.isnan(np.asarray(edges.x, float))
+    np.testing.assert_array_equal(gaps, np.isnan(np.asarray(edges.y, float)))
+    assert gaps.sum() == 8  # one segment per edge of EDGES but (4, 8): node 8 is not drawn
 
 
 def test_hover_names_value_share_hop_and_classes(case):
@@ -136,7 +137,7 @@ def test_class_choice_and_default_predictions(case):
     # without predictions only the attributed target has a known prediction
     assert marks[0]["cls"] == 0 and {m["cls"] for v, m in marks.items() if v} == {-1}
     assert marks[1]["colour"] == UNKNOWN_COLOUR
-    assert "not predicted" in [tr.name for tr in fig.data]
+    assert "prediction not computed" in [tr.name for tr in fig.data]
     # logits colour like their argmax
     onehot = np.eye(2)[PREDICTED]
     a = drawn(niv(result, graph, 0, 2, predictions=onehot))
@@ -207,6 +208,7 @@ def test_layout_is_stable(case, layout):
         ({"top_k": -1}, "top_k must be non-negative"),
         ({"layout": "circle"}, "layout must be 'rings' or 'spring'"),
         ({"predictions": np.zeros(4, int)}, "predictions must have shape (9,)"),
+        ({"predictions": np.full(9, 2)}, "predictions hold class ids outside -1..1"),
     ],
 )
 def test_bad_requests_name_the_problem(case, kwargs, message):
@@ -285,6 +287,11 @@ def test_karate_view_matches_bfs_and_engine(karate, karate_model):
     for v, m in marks.items():
         assert f"{value[v]:+.4g}" in m["hover"]
         assert m["cls"] == result.predicted[np.flatnonzero(result.targets == v)[0]]
+    # clockwise from the top, the hop-1 ring shows one class after the other
+    ring = [m for v, m in marks.items() if dist[v] == 1]
+    turn = [np.mod(np.pi / 2 - np.arctan2(m["xy"][1], m["xy"][0]), 2 * np.pi) for m in ring]
+    classes = [ring[i]["cls"] for i in np.argsort(turn)]
+    assert classes == sorted(classes) and len(set(classes)) == 2
 
 
 def test_paths_view_sums_to_the_node_contribution(karate, karate_model):
