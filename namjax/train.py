@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -85,14 +86,20 @@ def train(
     model = GCN(config, rngs=nnx.Rngs(seed))
     params_state = nnx.state(model, nnx.Param)
     params = nnx.to_pure_dict(params_state)  # {"layers": {i: {"kernel", "bias"?}}}
-    dg = device_graph(graph)
-    labels = jnp.asarray(np.maximum(graph.labels, 0), jnp.int32)
-    masks = tuple(jnp.asarray(m, jnp.bool_) for m in (graph.train_mask, graph.val_mask))
-    dropout_key = jax.random.key(seed + 1)  # params were drawn from key(seed)
-    optimizer, run = _runner(config, float(lr), float(weight_decay), int(patience))
+    inputs = _Inputs(
+        graph=device_graph(graph),
+        labels=jnp.asarray(np.maximum(graph.labels, 0), jnp.int32),
+        train_mask=jnp.asarray(graph.train_mask, jnp.bool_),
+        val_mask=jnp.asarray(graph.val_mask, jnp.bool_),
+        dropout_key=jax.random.key(seed + 1),  # the weights were drawn from key(seed)
+        lr=jnp.float32(lr),
+        weight_decay=jnp.float32(weight_decay),
+        patience=jnp.int32(patience),
+    )
+    run = _runner(config)
     carry = (
         params,
-        optimizer.init(params),
+        _ADAM.init(params),
         jnp.zeros((), jnp.int32),
         jnp.zeros((), jnp.bool_),
         {k: jnp.full((epochs,), jnp.nan, jnp.float32) for k in HISTORY_KEYS},
@@ -102,7 +109,7 @@ def train(
     done = 0
     while done < epochs:
         limit = jnp.int32(min(done + chunk, epochs))
-        carry = run(carry, dg, labels, masks, dropout_key, limit)
+        carry = run(carry, inputs, limit)
         epoch, stopped = int(carry[2]), bool(carry[3])
         if bar is not None:
             bar.update(epoch - done)
@@ -193,12 +200,26 @@ def _masked_accuracy(logits: jax.Array, labels: jax.Array, mask: jax.Array) -> j
     return jnp.sum(hits, dtype=jnp.float32) / jnp.sum(mask, dtype=jnp.float32)
 
 
+class _Inputs(NamedTuple):
+    """What stays fixed during a run (device arrays, so new values need no recompilation)."""
+
+    graph: DeviceGraph
+    labels: jax.Array  # (N,) int32, unknown labels replaced by 0 (they are masked out)
+    train_mask: jax.Array  # (N,) bool
+    val_mask: jax.Array  # (N,) bool
+    dropout_key: jax.Array
+    lr: jax.Array  # float32
+    weight_decay: jax.Array  # float32
+    patience: jax.Array  # int32; 0 disables early stopping
+
+
+_ADAM = optax.scale_by_adam()  # Adam's direction; the learning rate is applied by the loop
+
+
 @functools.lru_cache(maxsize=16)
-def _runner(config: GCNConfig, lr: float, weight_decay: float, patience: int):
-    """The optimizer and a jitted ``run(carry, dg, labels, masks, key, limit) -> carry`` doing
-    epochs until ``limit`` or early stop. Cached so repeated runs (seeds) reuse the compiled
-    loop."""
-    optimizer = optax.adam(lr)
+def _runner(config: GCNConfig):
+    """A jitted ``run(carry, inputs, limit) -> carry`` doing epochs until ``limit`` or early
+    stop. Cached per architecture, so repeated runs (seeds, settings) reuse the compiled loop."""
 
     def weights(params: dict) -> tuple:
         layers = params["layers"]
@@ -207,41 +228,40 @@ def _runner(config: GCNConfig, lr: float, weight_decay: float, patience: int):
     def forward(params, dg: DeviceGraph, key: jax.Array | None) -> jax.Array:
         return gcn_apply(weights(params), dg, config.activation, dropout=config.dropout, key=key)
 
-    def objective(params, dg: DeviceGraph, labels, mask, key) -> jax.Array:
-        return _cross_entropy(forward(params, dg, key), labels, mask) + l2(params)
-
-    def l2(params) -> jax.Array:
+    def l2(params, weight_decay) -> jax.Array:
         return 0.5 * weight_decay * sum(jnp.sum(p**2) for p in params["layers"][0].values())
+
+    def objective(params, inp: _Inputs, key) -> jax.Array:
+        logits = forward(params, inp.graph, key)
+        return _cross_entropy(logits, inp.labels, inp.train_mask) + l2(params, inp.weight_decay)
 
     grad_fn = jax.value_and_grad(objective)
 
-    def epoch_step(carry, dg, labels, masks, key):
+    def epoch_step(carry, inp: _Inputs):
         params, opt_state, epoch, _, hist = carry
-        train_mask, val_mask = masks
-        train_loss, grads = grad_fn(params, dg, labels, train_mask, jax.random.fold_in(key, epoch))
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        logits = forward(params, dg, None)
+        train_loss, grads = grad_fn(params, inp, jax.random.fold_in(inp.dropout_key, epoch))
+        direction, opt_state = _ADAM.update(grads, opt_state)
+        params = jax.tree.map(lambda p, d: p - inp.lr * d, params, direction)
+        logits = forward(params, inp.graph, None)
+        val_loss = _cross_entropy(logits, inp.labels, inp.val_mask) + l2(params, inp.weight_decay)
         row = {
             "train_loss": train_loss,
-            "val_loss": _cross_entropy(logits, labels, val_mask) + l2(params),
-            "train_accuracy": _masked_accuracy(logits, labels, train_mask),
-            "val_accuracy": _masked_accuracy(logits, labels, val_mask),
+            "val_loss": val_loss,
+            "train_accuracy": _masked_accuracy(logits, inp.labels, inp.train_mask),
+            "val_accuracy": _masked_accuracy(logits, inp.labels, inp.val_mask),
         }
         hist = {k: hist[k].at[epoch].set(row[k].astype(jnp.float32)) for k in HISTORY_KEYS}
-        if patience:
-            window = jax.lax.dynamic_slice(hist["val_loss"], (epoch - patience,), (patience,))
-            stop = (epoch > patience) & (row["val_loss"] > jnp.mean(window))
-        else:
-            stop = jnp.zeros((), jnp.bool_)
+        # Kipf's rule: stop when this val loss exceeds the mean of the previous `patience` ones
+        idx = jnp.arange(hist["val_loss"].shape[0])
+        window = (idx >= epoch - inp.patience) & (idx < epoch)
+        previous = jnp.sum(jnp.where(window, hist["val_loss"], 0.0)) / inp.patience
+        stop = (inp.patience > 0) & (epoch > inp.patience) & (val_loss > previous)
         return params, opt_state, epoch + 1, stop, hist
 
     @jax.jit
-    def run(carry, dg, labels, masks, key, limit):
+    def run(carry, inputs: _Inputs, limit):
         return jax.lax.while_loop(
-            lambda c: (c[2] < limit) & ~c[3],
-            lambda c: epoch_step(c, dg, labels, masks, key),
-            carry,
+            lambda c: (c[2] < limit) & ~c[3], lambda c: epoch_step(c, inputs), carry
         )
 
-    return optimizer, run
+    return run
