@@ -1,0 +1,549 @@
+"""Batch attribution jobs at scale: chunked, streamed to Parquet, resumable, multi-device and
+multi-host.
+
+A job explains a list of targets and writes one Parquet dataset directory::
+
+    OUT/_job.json                      the job's parameters and chunk boundaries
+    OUT/targets/part-000017.parquet    one row per (target, class): logit, bias, rest, ...
+    OUT/contributions/part-000017.parquet   one row per kept (target, class, source)
+    OUT/_SUCCESS                       manifest, written last (by process 0)
+
+The targets are cut into chunks whose boundaries are fixed when the job starts and recorded in
+``_job.json``. Each chunk's parts are written under a hidden temporary name and renamed into
+place when complete (``targets`` first, ``contributions`` last), so a chunk is finished exactly
+when its ``contributions`` part exists. ``resume=True`` recomputes only the chunks without one,
+and refuses a directory that holds a job with other parameters.
+
+With ``topk=k`` only the ``k`` largest ``|contribution|`` per (target, class) are kept; the
+``targets`` table holds the bias and the sum of the dropped contributions (``rest``), so
+``sum(kept) + rest + bias == logit`` stays checkable.
+
+Under ``jax.distributed`` (see :func:`initialize_distributed`) process ``p`` of ``n`` computes
+the chunks ``i`` with ``i % n == p`` and writes their parts; process 0 writes ``_SUCCESS`` after
+a barrier.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import scipy.sparse as sp
+
+from namjax import nam
+from namjax.graph import Graph
+from namjax.model import GCN, gcn_params
+from namjax.nam import Attribution
+from namjax.subgraph import khop
+
+FORMAT_VERSION = 1
+JOB_FILE = "_job.json"
+SUCCESS_FILE = "_SUCCESS"
+TABLES = ("targets", "contributions")
+
+
+class JobError(ValueError):
+    """A job cannot run as asked (bad parameters, or an output directory holding another job)."""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything that determines a job's output; stored in ``_job.json``.
+
+    ``bounds`` are the chunk boundaries: chunk ``i`` explains ``targets[bounds[i]:bounds[i+1]]``.
+    """
+
+    graph: str
+    model: str
+    targets: str
+    num_targets: int
+    classes: str
+    topk: int | None
+    bounds: tuple[int, ...]
+    format: int = FORMAT_VERSION
+
+    @property
+    def num_chunks(self) -> int:
+        return len(self.bounds) - 1
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "bounds": list(self.bounds)}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> JobSpec:
+        d = json.loads(text)
+        return cls(**{**d, "bounds": tuple(d["bounds"])})
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What one process did: chunks computed here, chunks skipped as already done, totals."""
+
+    out: Path
+    spec: JobSpec
+    computed: tuple[int, ...]
+    skipped: tuple[int, ...]
+    targets: int
+    pairs: int
+    rows: int
+    seconds: float
+
+    def summary(self) -> dict:
+        return {
+            "out": str(self.out),
+            "chunks": self.spec.num_chunks,
+            "computed": len(self.computed),
+            "skipped": len(self.skipped),
+            "targets": self.targets,
+            "pairs": self.pairs,
+            "rows": self.rows,
+            "seconds": round(self.seconds, 3),
+            "targets_per_s": round(self.targets / self.seconds, 1) if self.seconds else None,
+            "process": jax.process_index(),
+            "processes": jax.process_count(),
+        }
+
+
+# ---------------------------------------------------------------------- planning
+def khop_walks(graph: Graph, depth: int) -> np.ndarray:
+    """``(N,)`` number of walks of length ``<= depth`` in ``A + I`` from each node.
+
+    An upper bound on the size of each node's ``depth``-hop neighbourhood (the number of
+    (target, source) pairs), computed with ``depth`` sparse mat-vecs.
+    """
+    a = graph.adjacency.astype(bool).astype(np.float64) + sp.identity(graph.num_nodes, format="csr")
+    w = np.ones(graph.num_nodes)
+    for _ in range(depth):
+        w = a @ w
+    return w
+
+
+def pair_bytes(model: GCN) -> int:
+    """Estimated peak bytes per (target, source) pair while a chunk is explained and written:
+    the engine's level buffers (float32 rows of the widest layer, message rows, edges) plus the
+    host copies of the ``(P, C)`` contributions and their Arrow rows."""
+    sizes = model.config.sizes
+    return 32 * (max(sizes[1:]) + 3) + 24 * sizes[-1]
+
+
+def chunk_bounds(
+    num_targets: int,
+    *,
+    chunk_targets: int | None = None,
+    costs: np.ndarray | None = None,
+    budget: float | None = None,
+) -> tuple[int, ...]:
+    """Deterministic chunk boundaries ``(0, ..., num_targets)``.
+
+    Either fixed chunks of ``chunk_targets`` targets, or greedy chunks whose summed ``costs``
+    (one per target, in target order) stay within ``budget``; a target costlier than the budget
+    gets a chunk of its own.
+    """
+    if (chunk_targets is None) == (budget is None):
+        raise JobError("give exactly one of chunk_targets and a memory budget")
+    if chunk_targets is not None:
+        if chunk_targets < 1:
+            raise JobError(f"chunk size must be at least 1 target, got {chunk_targets}")
+        return (*range(0, num_targets, chunk_targets), num_targets)
+    if budget is None or budget <= 0:
+        raise JobError(f"memory budget must be positive, got {budget}")
+    bounds = [0]
+    start_cost = 0.0
+    cum = np.cumsum(costs, dtype=np.float64)
+    while bounds[-1] < num_targets:
+        # largest stop with cum[stop-1] - start_cost <= budget, at least one target
+        stop = int(np.searchsorted(cum, start_cost + budget, side="right"))
+        stop = max(stop, bounds[-1] + 1)
+        bounds.append(stop)
+        start_cost = cum[stop - 1]
+    return tuple(bounds)
+
+
+def parse_bytes(text: str) -> int:
+    """``"512MB"``, ``"2GB"``, ``"1.5G"`` or a plain number of bytes -> bytes."""
+    units = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    s = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = s[-1:] if s[-1:] in units else ""
+    try:
+        value = float(s[: len(s) - len(unit)])
+    except ValueError:
+        raise JobError(f"cannot read memory size {text!r} (examples: 512MB, 2GB)") from None
+    if value <= 0:
+        raise JobError(f"memory size must be positive, got {text!r}")
+    return int(value * units[unit])
+
+
+def model_hash(model: GCN) -> str:
+    """A short sha256 over the model's configuration and weights."""
+    h = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
+    for leaf in jax.tree.leaves(gcn_params(model)):
+        h.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+    return h.hexdigest()[:16]
+
+
+def make_spec(
+    model: GCN,
+    graph: Graph,
+    targets: np.ndarray,
+    *,
+    classes: str | int = "all",
+    topk: int | None = None,
+    chunk_targets: int | None = None,
+    memory_budget: int | None = None,
+) -> JobSpec:
+    """Validate a job's parameters and fix its chunk boundaries.
+
+    Without ``chunk_targets`` or ``memory_budget`` chunks hold 1024 targets.
+    """
+    if graph.num_features != model.config.in_features:
+        raise JobError(
+            f"the model expects {model.config.in_features} features per node but {graph.name} "
+            f"has {graph.num_features}"
+        )
+    # the class choice is checked now, not at the first chunk (zero logits: shape only)
+    nam._class_slots(
+        classes,
+        np.broadcast_to(
+            np.zeros(model.config.num_classes), (len(targets), model.config.num_classes)
+        ),
+        graph.labels[targets],
+        targets,
+    )
+    if topk is not None and topk < 1:
+        raise JobError(f"topk must be at least 1, got {topk}")
+    if len(np.unique(targets)) != len(targets):
+        raise JobError("targets contain duplicates; each target is explained once")
+    if len(targets) == 0:
+        raise JobError("no targets to explain")
+    if memory_budget is not None and chunk_targets is not None:
+        raise JobError("give either a chunk size or a memory budget, not both")
+    if memory_budget is not None:
+        costs = khop_walks(graph, model.config.depth)[targets] * pair_bytes(model)
+        bounds = chunk_bounds(len(targets), costs=costs, budget=memory_budget)
+    else:
+        bounds = chunk_bounds(len(targets), chunk_targets=chunk_targets or 1024)
+    return JobSpec(
+        graph=graph.fingerprint,
+        model=model_hash(model),
+        targets=hashlib.sha256(targets.astype(np.int64).tobytes()).hexdigest()[:16],
+        num_targets=len(targets),
+        classes=str(classes),
+        topk=topk,
+        bounds=bounds,
+    )
+
+
+# ---------------------------------------------------------------------- tables and top-k
+def topk_mask(offsets: np.ndarray, contributions: np.ndarray, k: int) -> np.ndarray:
+    """``(P, Q)`` bool: the ``k`` largest ``|contributions|`` of each target segment and column.
+
+    ``offsets (T+1,)`` delimit the targets' rows of ``contributions (P, Q)``; ties keep the
+    earlier row.
+    """
+    p, q = contributions.shape
+    seg = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    keep = np.zeros((p, q), bool)
+    for j in range(q):
+        order = np.lexsort((-np.abs(contributions[:, j]), seg))  # by target, then |c| desc
+        rank = np.arange(p) - offsets[seg[order]]
+        keep[order[rank < k], j] = True
+    return keep
+
+
+def chunk_tables(attr: Attribution, topk: int | None = None) -> tuple[pa.Table, pa.Table]:
+    """The ``targets`` and ``contributions`` tables of one chunk's :class:`Attribution`.
+
+    ``targets``: one row per (target, class slot) with ``logit``, ``bias``, ``rest`` (sum of
+    the contributions not kept; 0 without ``topk``), ``sources`` (pairs of the target),
+    ``predicted`` and ``label``. ``contributions``: one row per kept (target, class, source)
+    with the source's ``hop`` and ``contribution``.
+    """
+    t, q = attr.classes.shape
+    sizes = np.diff(attr.offsets)
+    seg = np.repeat(np.arange(t), sizes)
+    c = attr.contributions
+    keep = np.ones(c.shape, bool) if topk is None else topk_mask(attr.offsets, c, topk)
+    dropped = np.where(keep, 0.0, c.astype(np.float64))
+    rest = np.add.reduceat(dropped, attr.offsets[:-1], axis=0) if len(c) else np.zeros((t, q))
+    targets = pa.table(
+        {
+            "target": np.repeat(attr.targets, q).astype(np.int32),
+            "class": attr.classes.reshape(-1).astype(np.int32),
+            "logit": attr.logits.reshape(-1).astype(np.float32),
+            "bias": attr.bias.reshape(-1).astype(np.float32),
+            "rest": rest.reshape(-1).astype(np.float32),
+            "sources": np.repeat(sizes, q).astype(np.int32),
+            "predicted": np.repeat(attr.predicted, q).astype(np.int32),
+            "label": np.repeat(attr.labels, q).astype(np.int32),
+        }
+    )
+    pair, slot = np.nonzero(keep)  # row-major: ordered by target, then source, then class
+    contributions = pa.table(
+        {
+            "target": attr.targets[seg[pair]].astype(np.int32),
+            "class": attr.classes[seg[pair], slot].astype(np.int32),
+            "source": attr.sources[pair].astype(np.int32),
+            "hop": attr.hops[pair].astype(np.int8),
+            "contribution": c[pair, slot].astype(np.float32),
+        }
+    )
+    return targets, contributions
+
+
+# ---------------------------------------------------------------------- files
+def part_name(chunk: int) -> str:
+    return f"part-{chunk:06d}.parquet"
+
+
+def write_atomic(path: Path, table: pa.Table) -> None:
+    """Write ``table`` to a hidden temporary file beside ``path``, then rename it into place."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+def finished_chunks(out: str | Path) -> set[int]:
+    """Chunk ids whose parts are complete (their ``contributions`` part exists)."""
+    d = Path(out) / "contributions"
+    if not d.is_dir():
+        return set()
+    return {int(p.name[5:11]) for p in d.glob("part-*.parquet")}
+
+
+def read_table(out: str | Path, table: str = "contributions") -> pa.Table:
+    """Read one of the job's tables (``"targets"`` or ``"contributions"``) as one Arrow table."""
+    import pyarrow.dataset as ds
+
+    if table not in TABLES:
+        raise JobError(f"unknown table {table!r}; choose from {TABLES}")
+    return ds.dataset(Path(out) / table, format="parquet").to_table()
+
+
+def _claim(out: Path, spec: JobSpec, resume: bool) -> None:
+    """Create ``out`` for ``spec`` or, with ``resume``, check that it holds the same job."""
+    job = out / JOB_FILE
+    if job.exists():
+        if not resume:
+            raise JobError(
+                f"{out} already holds a job; pass --resume to continue it or choose another --out"
+            )
+        old = JobSpec.from_json(job.read_text())
+        diff = [k for k, v in asdict(spec).items() if asdict(old).get(k) != v]
+        if diff:
+            raise JobError(f"cannot resume: {out} holds a job with other {', '.join(diff)}")
+        return
+    if out.exists() and any(out.iterdir()):
+        raise JobError(f"{out} exists and is not a namjax job directory; choose another --out")
+    for table in TABLES:
+        (out / table).mkdir(parents=True, exist_ok=True)
+    tmp = out / f".{JOB_FILE}.tmp"
+    tmp.write_text(spec.to_json())
+    os.replace(tmp, job)
+
+
+def _barrier(name: str) -> None:
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+def initialize_distributed(coordinator: str, num_processes: int, process_id: int) -> None:
+    """Join a multi-process job (``jax.distributed.initialize``); call before any JAX work.
+
+    ``coordinator`` is ``host:port`` of process 0; every process passes the same address and
+    ``num_processes`` and its own ``process_id``.
+    """
+    if not 0 <= process_id < num_processes:
+        raise JobError(f"process id must be in 0..{num_processes - 1}, got {process_id}")
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(
+        coordinator_address=coordinator, num_processes=num_processes, process_id=process_id
+    )
+
+
+# ---------------------------------------------------------------------- devices
+class ShardedExplainer:
+    """Explains chunks of targets with the NAM engine, the targets split across devices.
+
+    The model's global pass runs once. Each call cuts its targets into one contiguous piece per
+    device (balanced by pair count), plans every piece (:func:`namjax.nam.plan_chunk`), pads
+    them to one shape and runs :func:`namjax.nam.explain_chunk` vmapped over a leading device
+    axis that is sharded over a ``jax.sharding.Mesh``. The compiled shape only grows, so chunks
+    of similar cost reuse one compilation.
+
+    Args:
+        model, graph: as for :func:`namjax.nam.nam`.
+        classes: ``"all"``, ``"predicted"``, ``"true"`` or a class id.
+        devices: the devices to shard over (default: this process's local devices).
+    """
+
+    def __init__(self, model: GCN, graph: Graph, classes: str | int = "all", devices=None):
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+        devices = list(devices or jax.local_devices())
+        self.graph, self.classes, self.depth = graph, classes, model.config.depth
+        mesh = Mesh(np.array(devices), ("devices",))
+        self.split = NamedSharding(mesh, PartitionSpec("devices"))
+        replicated = NamedSharding(mesh, PartitionSpec())
+        params, p, sig, logits, bias, _ = nam._global_pass(model, graph, jnp.float32)
+        self.logits, self.bias = np.asarray(logits), np.asarray(bias)
+        self.state = jax.device_put((params, p, sig), replicated)
+        self.fn = jax.jit(
+            jax.vmap(nam.explain_chunk, in_axes=(None, None, None, 0)), out_shardings=self.split
+        )
+        self.shape: tuple[int, ...] | None = None
+
+    @property
+    def num_devices(self) -> int:
+        return self.split.mesh.size
+
+    def __call__(self, targets: np.ndarray) -> Attribution:
+        """NAM of ``targets (T,)`` (unique node ids) as an :class:`Attribution`."""
+        kh = khop(self.graph, targets, self.depth)
+        cum = np.diff(kh.offsets).cumsum()
+        cuts = np.searchsorted(cum, cum[-1] * np.arange(1, self.num_devices) / self.num_devices)
+        bounds = np.unique(np.concatenate([[0], cuts + 1, [len(targets)]]).clip(0, len(targets)))
+        plans = [nam.plan_chunk(self.graph, kh.rows(a, b)) for a, b in itertools.pairwise(bounds)]
+        # devices left without targets rerun the first piece; their output is dropped
+        plans += plans[:1] * (self.num_devices - len(plans))
+        shape = tuple(nam._round_up(max(x)) for x in zip(*(c.shape for c in plans), strict=True))
+        self.shape = shape if self.shape is None else tuple(map(max, self.shape, shape))
+        padded = [c.padded(self.shape) for c in plans]
+        stacked = jax.tree.map(lambda *xs: np.stack(xs), *padded)
+        out = np.asarray(self.fn(*self.state, jax.device_put(stacked, self.split)))
+        sizes = np.diff(kh.offsets[bounds])
+        full = np.concatenate([out[i, :n] for i, n in enumerate(sizes)])
+        logits, bias = self.logits[targets], self.bias[targets]
+        labels = self.graph.labels[targets].astype(np.int64)
+        slots = nam._class_slots(self.classes, logits, labels, targets)
+        return Attribution(
+            targets=targets,
+            offsets=kh.offsets,
+            sources=kh.nodes,
+            hops=kh.hops,
+            contributions=np.take_along_axis(full, slots[kh.pair_target], axis=1),
+            classes=slots.astype(np.int64),
+            logits=np.take_along_axis(logits, slots, axis=1),
+            bias=np.take_along_axis(bias, slots, axis=1),
+            predicted=logits.argmax(1).astype(np.int64),
+            labels=labels,
+            num_nodes=self.graph.num_nodes,
+            depth=self.depth,
+        )
+
+
+# ---------------------------------------------------------------------- the job
+def run(
+    model: GCN,
+    graph: Graph,
+    out: str | Path,
+    *,
+    targets=None,
+    classes: str | int = "all",
+    topk: int | None = None,
+    chunk_targets: int | None = None,
+    memory_budget: int | None = None,
+    resume: bool = False,
+    progress: bool = False,
+    explain: Callable[[np.ndarray], Attribution] | None = None,
+) -> JobResult:
+    """Explain ``targets`` (default: every node) chunk by chunk into the dataset at ``out``.
+
+    ``explain(chunk_targets) -> Attribution`` computes one chunk (default: the NAM engine,
+    sharded over this process's devices). Returns what this process did.
+    """
+    start = time.perf_counter()
+    targets = (
+        np.arange(graph.num_nodes, dtype=np.int64)
+        if targets is None
+        else graph.check_nodes(targets, "target")
+    )
+    spec = make_spec(
+        model,
+        graph,
+        targets,
+        classes=classes,
+        topk=topk,
+        chunk_targets=chunk_targets,
+        memory_budget=memory_budget,
+    )
+    out = Path(out)
+    if jax.process_index() == 0:
+        _claim(out, spec, resume)
+    _barrier("namjax-job-claimed")
+    if jax.process_index() != 0:
+        _claim(out, spec, resume=True)
+    done = finished_chunks(out)
+    mine = [i for i in range(spec.num_chunks) if i % jax.process_count() == jax.process_index()]
+    todo = [i for i in mine if i not in done]
+    if explain is None:
+        explain = ShardedExplainer(model, graph, classes=classes)
+    bar = _progress(sum(spec.bounds[i + 1] - spec.bounds[i] for i in todo), progress)
+    pairs = rows = 0
+    for i in todo:
+        attr = explain(targets[spec.bounds[i] : spec.bounds[i + 1]])
+        tables = chunk_tables(attr, topk)
+        for table, data in zip(TABLES, tables, strict=True):
+            write_atomic(out / table / part_name(i), data)
+        pairs += len(attr.sources)
+        rows += tables[1].num_rows
+        if bar is not None:
+            bar.update(len(attr.targets))
+            bar.set_postfix(pairs_per_s=f"{pairs / bar.format_dict['elapsed']:.3g}", refresh=False)
+    if bar is not None:
+        bar.close()
+    _barrier("namjax-job-computed")
+    if jax.process_index() == 0:
+        _finish(out, spec)
+    result = JobResult(
+        out=out,
+        spec=spec,
+        computed=tuple(todo),
+        skipped=tuple(i for i in mine if i in done),
+        targets=sum(spec.bounds[i + 1] - spec.bounds[i] for i in todo),
+        pairs=pairs,
+        rows=rows,
+        seconds=time.perf_counter() - start,
+    )
+    _barrier("namjax-job-finished")
+    return result
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="target", file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+
+
+def _finish(out: Path, spec: JobSpec) -> None:
+    """Check that every chunk is complete and write the ``_SUCCESS`` manifest."""
+    missing = sorted(set(range(spec.num_chunks)) - finished_chunks(out))
+    if missing:
+        raise JobError(f"{len(missing)} chunks missing in {out} (first: {missing[0]})")
+    manifest = {
+        "chunks": spec.num_chunks,
+        "targets": spec.num_targets,
+        "rows": {
+            t: sum(pq.ParquetFile(p).metadata.num_rows for p in (out / t).glob("part-*.parquet"))
+            for t in TABLES
+        },
+        "bytes": sum(p.stat().st_size for t in TABLES for p in (out / t).glob("part-*.parquet")),
+    }
+    tmp = out / f".{SUCCESS_FILE}.tmp"
+    tmp.write_text(json.dumps(manifest, sort_keys=True))
+    os.replace(tmp, out / SUCCESS_FILE)
