@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
@@ -82,16 +83,21 @@ class Tab:
 
 
 @pytest.fixture(scope="module")
-def tab():
+def chromium() -> str:
     exe = chromium_executable()
     if exe is None:
         if os.environ.get("CI"):
-            pytest.fail("CI must run the browser test, but Debian's chromium is not installed")
+            pytest.fail("CI must run the browser tests, but Debian's chromium is not installed")
         pytest.skip("no Chromium executable found (apt-get install chromium); CI installs it")
+    return exe
+
+
+@pytest.fixture(scope="module")
+def tab(chromium):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1000, "height": 820})
         yield Tab(page)
         browser.close()
@@ -145,3 +151,19 @@ def test_cora_1358_page_from_the_cli(tab, tmp_path, data_dir, cora, cora_model):
     last = tab.page.locator(f'g.trace[class*="traceniv-nodes-{cls}"] .points path').count() - 1
     assert "hop 1" in tab.hover_point(f"niv-nodes-{cls}", last)
     assert tab.dialogs == [] and tab.blocked == []
+
+
+@pytest.mark.slow
+def test_static_images_via_kaleido(chromium, tmp_path, monkeypatch):
+    """PNG and SVG export through kaleido (a test dependency), which drives the same Chromium."""
+    monkeypatch.setenv("BROWSER_PATH", chromium)
+    fig = niv(evil_attribution(), evil_graph(), 0, 2, predictions=PREDICTED)
+    svg = ElementTree.fromstring(write_figure(fig, tmp_path / "evil.svg").read_text())
+    tags = {el.tag.rsplit("}", 1)[-1] for el in svg.iter()}
+    assert "text" in tags and not tags & {"img", "script", "i", "b"}
+    text = "".join(svg.itertext())
+    assert EVIL_NODE in text and EVIL_CLASS in text  # the names, as text
+    png = write_figure(fig, tmp_path / "evil.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert (width, height) == (fig.layout.width, fig.layout.height)
