@@ -47,6 +47,7 @@ COMPLETE_ACTIVATIONS = frozenset({"relu", "leaky_relu", "identity"})
 """Activations for which contributions + bias sum exactly to the logit."""
 
 DEFAULT_CHUNK_BUDGET = 256 * 2**20
+MIN_SLOTS = 1024
 
 
 # ---------------------------------------------------------------------------- result type
@@ -345,8 +346,12 @@ def _pad(x: np.ndarray, n: int, value=0) -> np.ndarray:
 
 
 def _round_up(x: int) -> int:
-    """Round up to one of 8 steps per power of two (padding waste <= 12.5%)."""
-    step = max(64, int(next_pow2(x)) // 8)
+    """Round a level or edge count up to a compiled size: at least ``MIN_SLOTS`` (so small
+    calls, e.g. one target at a time, share one compiled function), else one of 8 steps per
+    power of two (padding waste <= 12.5%)."""
+    if x <= MIN_SLOTS:
+        return MIN_SLOTS
+    step = int(next_pow2(x)) // 8
     return -(-x // step) * step
 
 

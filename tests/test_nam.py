@@ -1,0 +1,296 @@
+"""NAM engine against an independent float64 autodiff oracle on the full graph.
+
+The oracle is ``jax.grad`` of one logit of :func:`namjax.model.gcn_apply` with respect to the
+dense input features, times the features, summed per node: it shares nothing with the engine
+except the model's weights and ``Â``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from flax import nnx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jax.experimental import sparse as jsparse
+
+from namjax.graph import Graph, GraphError
+from namjax.model import GCN, DeviceGraph, GCNConfig, device_graph, gcn_apply, gcn_params
+from namjax.nam import TRACES, Attribution, nam
+
+RTOL = 1e-5
+
+
+def random_model(graph: Graph, hidden=(16,), activation="relu", seed=0) -> GCN:
+    """A randomly initialised GCN with random non-zero biases (so the bias term is exercised)."""
+    cfg = GCNConfig(graph.num_features, graph.num_classes, hidden, activation=activation)
+    model = GCN(cfg, rngs=nnx.Rngs(seed))
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        layer.bias[...] = jnp.asarray(rng.normal(0, 0.5, layer.bias.shape), jnp.float32)
+    return model
+
+
+@partial(jax.jit, static_argnames="activation")
+def _oracle_jacobians(params, dg, targets, activation):
+    """Jacobians of the targets' ``(T, C)`` logits w.r.t. the stored feature values and the
+    biases (module level, so equal shapes reuse the compiled oracle)."""
+
+    def logits_of(data, biases):
+        layers = tuple((w, b) for (w, _), b in zip(params, biases, strict=True))
+        feats = jsparse.BCOO((data, dg.features.indices), shape=dg.features.shape)
+        return gcn_apply(layers, dg._replace(features=feats), activation)[targets]
+
+    return jax.jacrev(logits_of, argnums=(0, 1))(dg.features.data, tuple(b for _, b in params))
+
+
+def _oracle_graph(graph: Graph) -> DeviceGraph:
+    """float64 device graph with sparse features; small graphs get every (i, j) pair as an
+    entry (zeros included) so that their shapes depend only on N and F."""
+    if graph.num_nodes > 64:
+        return device_graph(graph, jnp.float64, sparse_features=True)
+    n, f = graph.num_nodes, graph.num_features
+    a_hat = graph.normalized_adjacency.toarray().astype(np.float64)
+    x = graph.features.toarray() if sp.issparse(graph.features) else graph.features
+    rows, cols = np.divmod(np.arange(n * n), n)
+    frows, fcols = np.divmod(np.arange(n * f), f)
+    feats = jsparse.BCOO(
+        (jnp.asarray(x.ravel(), jnp.float64), jnp.asarray(np.stack([frows, fcols], 1))),
+        shape=(n, f),
+    )
+    return DeviceGraph(
+        jnp.asarray(rows), jnp.asarray(cols), jnp.asarray(a_hat.ravel()), features=feats
+    )
+
+
+def oracle(model: GCN, graph: Graph, targets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """float64 ``(T, C, N)`` contributions, ``(N, C)`` logits and ``(T, C)`` bias-gradient terms
+    by reverse-mode autodiff of the full-graph forward pass.
+
+    The features are a sparse BCOO matrix and the gradient is taken with respect to its stored
+    values: entries not stored are zero, so they add nothing to ``Σ_i X[φ,i] ∂Z/∂X[φ,i]``.
+    """
+    params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), gcn_params(model))
+    dg = _oracle_graph(graph)
+    act = model.config.activation
+    jx, jb = _oracle_jacobians(params, dg, jnp.asarray(targets), act)
+    per_entry = np.asarray(jx) * np.asarray(dg.features.data)  # (T, C, nnz)
+    contrib = np.zeros((*per_entry.shape[:2], graph.num_nodes))
+    np.add.at(contrib, (slice(None), slice(None), np.asarray(dg.features.indices[:, 0])), per_entry)
+    bias = sum(np.asarray(g @ b) for g, (_, b) in zip(jb, params, strict=True))
+    return contrib, np.asarray(gcn_apply(params, dg, act)), bias
+
+
+def assert_matches_oracle(att: Attribution, model: GCN, graph: Graph) -> None:
+    ref, logits, ref_bias = oracle(model, graph, att.targets)
+    dense = att.dense()  # (T, N, Q)
+    for q in range(att.num_slots):
+        cls = att.classes[:, q]
+        want = ref[np.arange(len(cls)), cls]  # (T, N)
+        got = dense[:, :, q]
+        scale = np.abs(want).max() + 1e-30
+        assert np.abs(got - want).max() / scale <= RTOL
+        np.testing.assert_allclose(att.logits[:, q], logits[att.targets, cls], rtol=1e-5, atol=1e-6)
+        bscale = np.abs(ref_bias).max() + 1e-30
+        assert np.abs(att.bias[:, q] - ref_bias[np.arange(len(cls)), cls]).max() / bscale <= RTOL
+
+
+def assert_complete(att: Attribution) -> None:
+    sums = np.add.reduceat(att.contributions.astype(np.float64), att.offsets[:-1], axis=0)
+    scale = np.abs(att.logits).max() + np.abs(att.bias).max() + 1e-30
+    assert np.abs(sums + att.bias - att.logits).max() / scale <= RTOL
+
+
+# ---------------------------------------------------------------------------- random graphs
+@st.composite
+def graphs(draw) -> Graph:
+    """Small graphs with isolated nodes, input self-loops, stars, hubs and disconnected parts;
+    some nodes have all-zero features."""
+    n = draw(st.sampled_from([2, 9, 24]))  # few sizes: the oracle compiles once per size
+    pairs = st.tuples(st.integers(0, n - 1), st.integers(0, n - 1))
+    edges = draw(st.lists(pairs, max_size=3 * n))
+    if draw(st.booleans()):  # a star / hub
+        hub = draw(st.integers(0, n - 1))
+        edges += [(hub, v) for v in range(n) if v % 2 == 0]
+    rows = [u for u, v in edges] + [v for u, v in edges]
+    cols = [v for u, v in edges] + [u for u, v in edges]
+    adj = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, n))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    feats = rng.normal(size=(n, 4)).astype(np.float32)
+    feats[rng.random(n) < 0.2] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # duplicate edges and self-loops are dropped by Graph
+        return Graph.from_scipy(adj, feats, rng.integers(0, 3, n), num_classes=3)
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
+@given(graph=graphs(), depth=st.sampled_from([1, 2, 3]), seed=st.integers(0, 3))
+def test_random_graphs_match_oracle(graph, depth, seed):
+    model = random_model(graph, hidden=(5, 6)[: depth - 1], seed=seed)
+    att = nam(model, graph)
+    assert np.isfinite(att.contributions).all()
+    assert_matches_oracle(att, model, graph)
+    assert_complete(att)
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "identity", "tanh", "elu"])
+def test_activations_match_oracle(karate, activation):
+    model = random_model(karate, hidden=(8,), activation=activation, seed=1)
+    att = nam(model, karate)
+    assert_matches_oracle(att, model, karate)  # contributions and bias term, every activation
+    if activation in ("relu", "leaky_relu", "identity"):
+        assert_complete(att)
+
+
+def test_isolated_targets_get_self_and_bias_only():
+    adj = sp.csr_matrix(([1.0, 1.0], ([0, 1], [1, 0])), shape=(4, 4), dtype=np.float32)
+    feats = np.array([[1, 2], [3, 4], [0, 0], [5, 6]], np.float32)  # node 2: no features
+    graph = Graph.from_scipy(adj, feats, np.array([0, 1, 0, 1]))
+    model = random_model(graph, hidden=(4,))
+    att = nam(model, graph, targets=[2, 3])
+    for node in (2, 3):
+        sources, hops, contrib = att.for_target(node)
+        assert sources.tolist() == [node] and hops.tolist() == [0]
+        assert np.isfinite(contrib).all()
+    assert np.all(att.for_target(2)[2] == 0.0)
+    np.testing.assert_allclose(att.bias[0], att.logits[0], rtol=1e-6)
+    assert_matches_oracle(att, model, graph)
+    assert_complete(att)
+
+
+# ---------------------------------------------------------------------------- Cora
+@pytest.fixture(scope="module")
+def cora_targets(cora):
+    degree = np.diff(cora.adjacency.indptr)
+    rng = np.random.default_rng(0)
+    return np.unique(np.r_[degree.argmax(), degree.argmin(), rng.choice(cora.num_nodes, 10)])
+
+
+@pytest.mark.slow
+def test_cora_trained_model_matches_oracle(cora, cora_model, cora_targets):
+    att = nam(cora_model, cora, targets=cora_targets)
+    assert_matches_oracle(att, cora_model, cora)
+    full = nam(cora_model, cora)
+    assert_complete(full)  # every target and class of Cora
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("hidden", [(), (16, 16)])
+def test_cora_depth_1_and_3_match_oracle(cora, cora_targets, hidden):
+    model = random_model(cora, hidden=hidden, seed=2)
+    att = nam(model, cora, targets=cora_targets[:6])
+    assert_matches_oracle(att, model, cora)
+    assert_complete(att)
+
+
+# ---------------------------------------------------------------------------- engine invariants
+def test_chunking_order_and_single_targets_change_nothing(karate):
+    model = random_model(karate, hidden=(8, 8), seed=3)
+    whole = nam(model, karate)
+    chunked = nam(model, karate, chunk_budget_bytes=1)  # one target per chunk
+    assert chunked.stats["chunks"] == karate.num_nodes and whole.stats["chunks"] == 1
+    order = np.random.default_rng(0).permutation(karate.num_nodes)
+    permuted = nam(model, karate, targets=order)
+    for node in range(karate.num_nodes):
+        ref = whole.for_target(node)
+        for other in (chunked, permuted, nam(model, karate, targets=[node])):
+            got = other.for_target(node)
+            np.testing.assert_array_equal(got[0], ref[0])
+            np.testing.assert_allclose(got[2], ref[2], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(permuted.bias, whole.bias[order], rtol=1e-6)
+
+
+def test_second_call_compiles_nothing(karate):
+    model = random_model(karate, hidden=(8,), seed=4)
+    first = nam(model, karate)
+    traces = dict(TRACES)
+    again = nam(model, karate)
+    other = nam(random_model(karate, hidden=(8,), seed=5), karate)  # same shapes, new weights
+    assert TRACES == traces
+    assert again.stats["compiled"] == 0 and other.stats["compiled"] == 0
+    assert first.stats["compile_s"] >= again.stats["compile_s"] == 0.0
+    assert not np.allclose(other.contributions, first.contributions)
+    for key in ("extract_s", "forward_s", "compile_s", "device_s", "total_s"):
+        assert key in again.stats
+
+
+# ---------------------------------------------------------------------------- classes and API
+def test_class_slots(karate):
+    model = random_model(karate, hidden=(8,), seed=6)
+    everything = nam(model, karate)
+    predicted = nam(model, karate, classes="predicted")
+    true = nam(model, karate, classes="true")
+    fixed = nam(model, karate, classes=1)
+    assert everything.classes.shape == (34, karate.num_classes)
+    np.testing.assert_array_equal(predicted.classes[:, 0], everything.logits.argmax(1))
+    np.testing.assert_array_equal(predicted.predicted, predicted.classes[:, 0])
+    np.testing.assert_array_equal(true.classes[:, 0], karate.labels)
+    pair_row = np.repeat(np.arange(34), np.diff(everything.offsets))
+    for att in (predicted, true, fixed):
+        want = everything.contributions[np.arange(len(pair_row)), att.classes[pair_row, 0]]
+        np.testing.assert_array_equal(att.contributions[:, 0], want)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"targets": [0, 99]}, "out of range"),
+        ({"targets": [3, 3]}, "more than once"),
+        ({"targets": []}, "no targets"),
+        ({"classes": 7}, "out of range"),
+        ({"classes": "most"}, "classes must be"),
+    ],
+)
+def test_bad_input_is_one_clear_error(karate, kwargs, message):
+    model = random_model(karate, hidden=(4,))
+    with pytest.raises(GraphError, match=message):
+        nam(model, karate, **kwargs)
+
+
+def test_feature_mismatch_and_unknown_labels(karate):
+    model = GCN(GCNConfig(karate.num_features + 1, 2), rngs=nnx.Rngs(0))
+    with pytest.raises(GraphError, match="features per node"):
+        nam(model, karate)
+    unlabeled = Graph.from_scipy(karate.adjacency, num_classes=2)
+    with pytest.raises(GraphError, match="no known label"):
+        nam(random_model(unlabeled, hidden=(4,)), unlabeled, classes="true")
+
+
+def test_attribution_methods_and_roundtrip(karate, tmp_path):
+    model = random_model(karate, hidden=(8,), seed=7)
+    att = nam(model, karate, targets=[0, 33, 5])
+    sources, hops, contrib = att.for_target(33)
+    assert sources[0] == 33 and hops[0] == 0 and np.all(np.diff(hops) >= 0)
+    ranked = att.ranked(33)
+    slot = int(np.flatnonzero(att.classes[1] == att.predicted[1])[0])
+    assert [r[2] for r in ranked] == sorted(contrib[:, slot].tolist(), reverse=True)
+    assert len(att.ranked(33, cls=1, k=3)) == 3
+    summary = att.hop_summary(33)
+    assert summary.shape == (3, att.num_slots)
+    np.testing.assert_allclose(summary.sum(0) + att.bias[1], att.logits[1], rtol=1e-5, atol=1e-5)
+    for h in range(3):
+        np.testing.assert_allclose(summary[h], contrib[hops == h].sum(0), rtol=1e-6)
+    table = att.to_table()
+    assert table.column_names == ["target", "source", "hop", "class", "contribution"]
+    assert table.num_rows == len(att.sources) * att.num_slots
+    path = att.save(tmp_path / "att")
+    assert sorted(p.name for p in path.iterdir()) == ["contributions.parquet", "targets.parquet"]
+    back = Attribution.load(path)
+    for name in ("targets", "offsets", "sources", "hops", "contributions", "classes", "logits"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(att, name))
+    for name in ("bias", "predicted", "labels"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(att, name))
+    assert (back.num_nodes, back.depth) == (34, 2)
+    with pytest.raises(GraphError, match="not among"):
+        att.for_target(1)
+    with pytest.raises(GraphError, match="entries"):
+        att.dense(max_entries=10)
