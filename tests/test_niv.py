@@ -331,12 +331,14 @@ def karate_model_dir(karate, karate_model, tmp_path_factory):
     return path
 
 
-def test_cli_writes_each_view(karate_model_dir, tmp_path, capsys):
+def test_cli_writes_each_view(karate, karate_model_dir, tmp_path, capsys):
     from namjax.cli import main
 
     base = ["niv", "--model", str(karate_model_dir), "--dataset", "karate", "--node", "0"]
+    summaries = {}
     for extra, view in [
         (["--hops", "2", "--top-k", "5"], "niv"),
+        (["--hops", "1", "--top-k", "0"], "niv"),
         (["--bars", "4"], "bars"),
         (["--paths", "33"], "paths"),
     ]:
@@ -344,7 +346,12 @@ def test_cli_writes_each_view(karate_model_dir, tmp_path, capsys):
         assert main([*base, *extra, "--out", str(out), "--json"]) == 0
         summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert summary["view"] == view and summary["out"] == str(out) and out.exists()
-    assert summary["source"] == 33
+        summaries.setdefault(view, []).append(summary)
+    dist = nx.single_source_shortest_path_length(nx.from_scipy_sparse_array(karate.adjacency), 0)
+    two_hop, one_hop = summaries["niv"]
+    assert two_hop["shown"] == 5 and two_hop["hidden"] == sum(0 < d <= 2 for d in dist.values()) - 5
+    assert one_hop["shown"] == karate.adjacency[0].nnz and one_hop["hidden"] == 0  # 0: all
+    assert summaries["bars"][0]["shown"] == 4 and summaries["paths"][0]["source"] == 33
 
 
 @pytest.mark.parametrize(
