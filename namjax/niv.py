@@ -622,14 +622,14 @@ def niv_paths(
     found = paths(model, graph, target, source)
     if not found:
         raise NIVError(
-            f"no path of at most K hops joins node {source} to node {target}: "
-            "its contribution is zero"
+            f"no active path of at most K steps joins node {source} to node {target} "
+            "(they are too far apart, or every path crosses only inactive units)"
         )
-    walks = [tuple(p) if p[0] == source else tuple(p)[::-1] for p, _ in found]
+    walks = [walk for walk, _ in found]  # source → ... → target
     values = np.array([float(np.asarray(c)[cls]) for _, c in found])
     total = float(np.abs(values).sum())
     top = _top(values, k)
-    labels = [" → ".join(_esc(graph.node_label(v)) for v in walks[i]) for i in top]
+    labels = [" → ".join(str(v) for v in walks[i]) for i in top]  # ids: unique categories
     about = f"class {_esc(graph.class_label(cls))} of node {target}"
     hidden = len(values) - len(top)
     fig = go.Figure(
@@ -642,8 +642,10 @@ def niv_paths(
             textposition="outside",
             cliponaxis=False,
             hovertext=[
-                f"path {lab}<br>contribution to {about}: {v:+.4g}"
-                for lab, v in zip(labels, values[top], strict=True)
+                "path "
+                + " → ".join(_node_text(graph, v) for v in walks[i])
+                + f"<br>contribution to {about}: {values[i]:+.4g}"
+                for i in top
             ],
             hoverinfo="text",
             uid="niv-paths",

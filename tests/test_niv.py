@@ -308,6 +308,10 @@ def test_paths_view_sums_to_the_node_contribution(karate, karate_model):
     assert float(np.sum(bars.x)) == pytest.approx(float(want), rel=1e-4, abs=1e-6)
     assert all(y.startswith("33 → ") and y.endswith(" → 0") for y in bars.y)
     assert all(len(y.split(" → ")) == 3 for y in bars.y)  # K = 2 steps
+    dist = nx.single_source_shortest_path_length(nx.from_scipy_sparse_array(karate.adjacency), 0)
+    far = min(v for v, d in dist.items() if d == 3)
+    with pytest.raises(NIVError, match=f"no active path of at most K steps joins node {far}"):
+        niv_paths(karate_model, karate, target, far)
 
 
 @pytest.mark.slow
