@@ -255,6 +255,61 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _perturb_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="directory of a model saved by `namjax train`")
+    _data_args(p)
+    p.add_argument(
+        "--mode",
+        choices=("remove", "zero"),
+        default="remove",
+        help="remove deleted nodes with their edges and renormalise (default) or zero their "
+        "features",
+    )
+    p.add_argument("--seeds", type=int, default=5, help="random deletion orders; default 5")
+    p.add_argument(
+        "--rankings",
+        default=None,
+        help="comma-separated rankings (default all: nam, nam_reversed, nam_abs, structure, "
+        "saliency, occlusion, random)",
+    )
+    p.add_argument(
+        "--sparsity",
+        type=float,
+        default=0.8,
+        help="fidelity explanation = top (1 - sparsity) of the neighbours; default 0.8",
+    )
+    p.add_argument("--out", required=True, help="directory for curves.parquet and deletion.html")
+
+
+@command(
+    "perturb",
+    "deletion curves on the test nodes: NAM vs random and baseline rankings",
+    _perturb_args,
+)
+def _perturb(args: argparse.Namespace) -> int:
+    from namjax.datasets import load_dataset
+    from namjax.io import load_model
+    from namjax.perturb import RANKINGS, deletion_curves
+
+    graph = load_dataset(args.dataset, args.data_dir)
+    model = load_model(args.model, graph)
+    rankings = tuple(RANKINGS) if args.rankings is None else tuple(args.rankings.split(","))
+    result = deletion_curves(
+        model, graph, mode=args.mode, seeds=args.seeds, rankings=rankings, sparsity=args.sparsity
+    )
+    paths = result.save(args.out, title=f"Deletion curves on {graph.name} ({args.mode} mode)")
+    if "png_skipped" in paths:
+        print(paths["png_skipped"], file=sys.stderr)
+    summary = {"dataset": graph.name, **result.summary(), **{k: str(v) for k, v in paths.items()}}
+    auc = summary["auc"]
+    text = (
+        f"deletion AUC on {graph.name} ({len(result.targets)} targets, {args.mode}): "
+        + ", ".join(f"{name} {value:.3f}" for name, value in auc.items() if name != "random_sd")
+    )
+    emit(args, summary, f"{text}; wrote {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:

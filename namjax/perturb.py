@@ -352,9 +352,17 @@ def deletion_curves(
         targets = np.flatnonzero(graph.test_mask)
         if not targets.size:
             raise GraphError(f"{graph.name} has no test nodes; pass targets explicitly")
+    targets = graph.check_nodes(targets, "target")
+    uniq, counts = np.unique(targets, return_counts=True)
+    if not targets.size or (counts > 1).any():
+        raise GraphError(
+            "no targets given"
+            if not targets.size
+            else f"target {uniq[counts > 1][0]} is listed more than once"
+        )
     params = gcn_params(model)
     activation = model.config.activation
-    kh = khop(graph, graph.check_nodes(targets, "target"), model.config.depth)
+    kh = khop(graph, targets, model.config.depth)
     p_all = np.asarray(graph.features @ np.asarray(params[0][0], np.float64), np.float32)
     packed = _pack(graph, kh, p_all)
     static = {"activation": activation, "mode": mode}
@@ -618,7 +626,8 @@ class Perturbation:
 
     def save(self, out_dir: str | Path, title: str | None = None) -> dict[str, Path | str]:
         """Write ``curves.parquet``, ``deletion.html`` and, when a static renderer (kaleido) is
-        available, ``deletion.png``; returns the paths, with ``png`` a message when skipped."""
+        available, ``deletion.png``; returns the paths written, and ``png_skipped``, a one-line
+        reason, when no PNG was written."""
         import pyarrow.parquet as pq
 
         out = Path(out_dir)
@@ -633,9 +642,10 @@ class Perturbation:
         try:
             fig.write_image(out / "deletion.png", scale=2)
             paths["png"] = out / "deletion.png"
-        except Exception as e:  # kaleido missing or unable to start a browser
-            paths["png"] = (
-                f"PNG not written: no static renderer ({type(e).__name__}); pip install kaleido"
+        except Exception as e:  # kaleido missing, or unable to start its browser
+            paths["png_skipped"] = (
+                f"deletion.png not written: no static image renderer ({type(e).__name__}); "
+                "install kaleido for PNG output"
             )
         return paths
 
