@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 
 from namjax.graph import Graph, GraphError
 from namjax.model import ACTIVATIONS, GCN, GCNParams, device_graph, gcn_params, propagate
-from namjax.subgraph import KHop, khop, next_pow2, reach
+from namjax.subgraph import KHop, by_sender, khop, next_pow2, reach
 
 COMPLETE_ACTIVATIONS = frozenset({"relu", "leaky_relu", "identity"})
 """Activations for which contributions + bias sum exactly to the logit."""
@@ -362,7 +362,7 @@ def plan_chunk(graph: Graph, kh: KHop) -> Chunk:
     ``φ`` within ``l`` hops of ``v``: exactly the partial walks that end at a target.
     """
     k, n = kh.depth, graph.num_nodes
-    a_hat = graph.normalized_adjacency
+    a_hat = by_sender(graph)
     balls = [np.unique(kh.nodes[kh.hops <= d]) for d in range(k + 1)]  # ball_d(targets)
     # level l: (key index, node) sorted; key node set = ball_{K-l}; level K = kh itself
     prev_keys, prev_row, prev_src = balls[k], np.arange(len(balls[k])), balls[k]

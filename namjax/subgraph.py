@@ -102,7 +102,7 @@ class KHop:
         never on a path of length K ending at the target.
         """
         max_hop = self.depth if max_sender_hop is None else max_sender_hop
-        a_hat = graph.normalized_adjacency
+        a_hat = by_sender(graph)
         a_loop = (graph.adjacency + sp.identity(graph.num_nodes, np.float32, format="csr")).tocsr()
         a_loop.sort_indices()
         if not np.array_equal(a_loop.indptr, a_hat.indptr):
@@ -144,6 +144,14 @@ class LocalEdges:
     receivers: np.ndarray
     a_hat: np.ndarray
     a_raw: np.ndarray
+
+
+def by_sender(graph: Graph) -> sp.csr_matrix:
+    """``Â`` transposed, as CSR: row ``w`` lists the receivers ``v`` of sender ``w`` with the
+    model's weight ``Â[v, w]`` (``Â`` is symmetric only up to float32 rounding)."""
+    out = graph.normalized_adjacency.T.tocsr()
+    out.sort_indices()
+    return out
 
 
 def reach(adj: sp.csr_matrix, keys: np.ndarray, K: int) -> tuple[np.ndarray, ...]:
