@@ -331,8 +331,10 @@ def read_table(out: str | Path, table: str = "contributions") -> pa.Table:
     return ds.dataset(Path(out) / table, format="parquet").to_table()
 
 
-def _claim(out: Path, spec: JobSpec, resume: bool) -> None:
-    """Create ``out`` for ``spec`` or, with ``resume``, check that it holds the same job."""
+def _claim(out: Path, spec: JobSpec, resume: bool, clean: bool) -> None:
+    """Create ``out`` for ``spec`` or, with ``resume``, check that it holds the same job (and,
+    with ``clean``, delete temporary files left by a killed run: only before any process of this
+    run starts writing)."""
     job = out / JOB_FILE
     if job.exists():
         if not resume:
@@ -343,6 +345,10 @@ def _claim(out: Path, spec: JobSpec, resume: bool) -> None:
         diff = [k for k, v in asdict(spec).items() if asdict(old).get(k) != v]
         if diff:
             raise JobError(f"cannot resume: {out} holds a job with other {', '.join(diff)}")
+        if clean:  # temporary files of a killed run; never complete, safe to drop
+            for table in TABLES:
+                for stale in (out / table).glob(".part-*.tmp-*"):
+                    stale.unlink(missing_ok=True)
         return
     if out.exists() and any(out.iterdir()):
         raise JobError(f"{out} exists and is not a namjax job directory; choose another --out")
@@ -482,10 +488,10 @@ def run(
     )
     out = Path(out)
     if jax.process_index() == 0:
-        _claim(out, spec, resume)
+        _claim(out, spec, resume, clean=True)
     _barrier("namjax-job-claimed")
     if jax.process_index() != 0:
-        _claim(out, spec, resume=True)
+        _claim(out, spec, resume=True, clean=False)
     done = finished_chunks(out)
     mine = [i for i in range(spec.num_chunks) if i % jax.process_count() == jax.process_index()]
     todo = [i for i in mine if i not in done]

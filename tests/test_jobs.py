@@ -1,0 +1,310 @@
+"""Batch jobs: the streamed dataset equals the engine's attribution, top-k keeps completeness,
+resume after SIGKILL of a real run, 4 fake devices == 1 device, 2 processes under
+jax.distributed."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from namjax import jobs, nam
+from namjax.subgraph import khop
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A job run in a fresh interpreter: optional jax.distributed, then jobs.run on Cora.
+WORKER = """
+import json, sys
+from namjax import jobs
+args = json.loads(sys.argv[1])
+if args.get("coordinator"):
+    jobs.initialize_distributed(args["coordinator"], 2, args["process_id"])
+import jax
+from namjax.datasets import load_dataset
+from namjax.io import load_model
+graph = load_dataset("cora", args["data_dir"])
+model = load_model(args["model"], graph)
+result = jobs.run(model, graph, args["out"], chunk_targets=args["chunk"], resume=True)
+print(json.dumps({"devices": jax.local_device_count(), "computed": list(result.computed)}))
+"""
+
+
+def worker(args: dict, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER, json.dumps(args)],
+        cwd=ROOT,
+        env={**os.environ, "JAX_PLATFORMS": "cpu", **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(proc: subprocess.Popen, timeout: float = 180) -> dict:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-2000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def reference(cora, cora_model):
+    return nam.nam(cora_model, cora)
+
+
+@pytest.fixture(scope="module")
+def saved_model(cora, cora_model, tmp_path_factory):
+    from namjax.io import save_model
+
+    return str(save_model(cora_model, cora, tmp_path_factory.mktemp("model") / "cora"))
+
+
+def rows(table: pa.Table) -> dict[str, np.ndarray]:
+    """Columns sorted by (target, class, source)."""
+    cols = {name: table[name].to_numpy() for name in table.column_names}
+    keys = [cols[k] for k in ("source", "class", "target") if k in cols]
+    order = np.lexsort(keys)
+    return {name: col[order] for name, col in cols.items()}
+
+
+def assert_same_dataset(out, reference: nam.Attribution, rtol: float = 0.0) -> None:
+    """The job's dataset holds exactly the reference's (target, source, class) rows, once."""
+    got, want = rows(jobs.read_table(out)), rows(reference.to_table())
+    for key in ("target", "source", "class", "hop"):
+        np.testing.assert_array_equal(got[key], want[key])
+    np.testing.assert_allclose(got["contribution"], want["contribution"], rtol=rtol, atol=0)
+    got, want = rows(jobs.read_table(out, "targets")), rows(reference.targets_table())
+    np.testing.assert_array_equal(got["target"], want["target"])
+    np.testing.assert_allclose(got["logit"], want["logit"], rtol=rtol, atol=0)
+    np.testing.assert_allclose(got["bias"], want["bias"], rtol=rtol, atol=0)
+    assert not got["rest"].any()
+    assert (Path(out) / jobs.SUCCESS_FILE).exists()
+
+
+# ---------------------------------------------------------------------- planning and top-k
+def test_topk_mask_matches_a_slow_loop():
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(1, 12, 40)
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    c = rng.integers(-4, 5, (offsets[-1], 3)).astype(np.float32)  # many ties
+    keep = jobs.topk_mask(offsets, c, 3)
+    for t in range(len(sizes)):
+        s = slice(offsets[t], offsets[t + 1])
+        for j in range(3):
+            # the 3 largest |c|, earlier rows first among ties
+            order = sorted(range(sizes[t]), key=lambda i: (-abs(c[s][i, j]), i))[:3]
+            expected = np.zeros(sizes[t], bool)
+            expected[order] = True
+            np.testing.assert_array_equal(keep[s][:, j], expected)
+
+
+def test_khop_walks_bound_the_neighbourhoods(karate):
+    walks = jobs.khop_walks(karate, 2)
+    a = karate.adjacency.toarray() > 0
+    step = (a | np.eye(karate.num_nodes, dtype=bool)).astype(np.int64)
+    np.testing.assert_array_equal(walks, step @ step @ np.ones(karate.num_nodes))
+    assert (walks >= np.diff(khop(karate, np.arange(34), 2).offsets)).all()
+
+
+def test_chunk_bounds_fixed_and_budgeted():
+    assert jobs.chunk_bounds(10, chunk_targets=4) == (0, 4, 8, 10)
+    costs = np.array([5, 1, 1, 9, 20, 2, 2, 2], float)
+    bounds = jobs.chunk_bounds(len(costs), costs=costs, budget=10)
+    assert bounds == (0, 3, 4, 5, 8)  # greedy; 20 > budget gets a chunk of its own
+    for a, b in itertools.pairwise(bounds):
+        assert costs[a:b].sum() <= 10 or b - a == 1
+    with pytest.raises(jobs.JobError, match="at least 1"):
+        jobs.chunk_bounds(10, chunk_targets=0)
+
+
+def test_parse_bytes():
+    assert jobs.parse_bytes("512MB") == 512 * 2**20
+    assert jobs.parse_bytes("1.5G") == int(1.5 * 2**30)
+    assert jobs.parse_bytes("2GiB") == 2 * 2**30
+    assert jobs.parse_bytes("1000") == 1000
+    with pytest.raises(jobs.JobError, match="memory size"):
+        jobs.parse_bytes("lots")
+
+
+# ---------------------------------------------------------------------- one process
+def test_job_equals_the_engine(cora, cora_model, reference, tmp_path):
+    result = jobs.run(cora_model, cora, tmp_path / "job", chunk_targets=700)
+    assert result.spec.bounds == (0, 700, 1400, 2100, 2708)
+    assert result.computed == (0, 1, 2, 3) and result.pairs == reference.offsets[-1]
+    assert_same_dataset(tmp_path / "job", reference)
+    assert not list((tmp_path / "job").rglob(".*tmp*"))
+
+
+def test_memory_budget_chunks(cora, cora_model, reference, tmp_path):
+    budget = 2**20
+    result = jobs.run(cora_model, cora, tmp_path / "job", memory_budget=budget)
+    costs = jobs.khop_walks(cora, 2) * jobs.pair_bytes(cora_model)
+    b = result.spec.bounds
+    assert len(b) > 3
+    assert all(costs[i:j].sum() <= budget or j - i == 1 for i, j in itertools.pairwise(b))
+    assert_same_dataset(tmp_path / "job", reference)
+
+
+def test_topk_keeps_the_largest_and_completeness(cora, cora_model, reference, tmp_path):
+    k = 4
+    jobs.run(cora_model, cora, tmp_path / "job", topk=k, chunk_targets=1000)
+    kept = jobs.read_table(tmp_path / "job")
+    summary = rows(jobs.read_table(tmp_path / "job", "targets"))
+    # completeness: kept + rest + bias == logit (ReLU), per (target, class)
+    sums = kept.group_by(["target", "class"]).aggregate([("contribution", "sum")])
+    sums = rows(sums.rename_columns(["target", "class", "kept"]))
+    np.testing.assert_array_equal(sums["target"], summary["target"])
+    total = sums["kept"] + summary["rest"] + summary["bias"]
+    np.testing.assert_allclose(total, summary["logit"], rtol=1e-4, atol=1e-4)
+    # against the full reference: the kept rows are the k largest |c|, rest is the others' sum
+    got = rows(kept)
+    for node in (0, 1358, 2707):
+        sources, _, contrib = reference.for_target(node)
+        for cls in range(cora.num_classes):
+            values = contrib[:, cls].astype(np.float64)
+            top = np.argsort(-np.abs(values), kind="stable")[:k]
+            sel = (got["target"] == node) & (got["class"] == cls)
+            np.testing.assert_array_equal(np.sort(got["source"][sel]), np.sort(sources[top]))
+            row = (summary["target"] == node) & (summary["class"] == cls)
+            rest = values.sum() - values[top].sum()
+            np.testing.assert_allclose(summary["rest"][row], rest, rtol=1e-4, atol=1e-5)
+            assert summary["sources"][row] == len(sources)
+
+
+def test_predicted_class_only(cora, cora_model, reference, tmp_path):
+    jobs.run(cora_model, cora, tmp_path / "job", classes="predicted", targets=[5, 3, 9])
+    got = rows(jobs.read_table(tmp_path / "job"))
+    assert set(got["target"]) == {3, 5, 9}
+    for node in (3, 5, 9):
+        sources, _, contrib = reference.for_target(node)
+        pred = reference.predicted[node]
+        sel = got["target"] == node
+        assert (got["class"][sel] == pred).all()
+        np.testing.assert_array_equal(got["source"][sel], np.sort(sources))
+        order = np.argsort(sources)
+        np.testing.assert_array_equal(got["contribution"][sel], contrib[order, pred])
+
+
+def test_refuses_to_mix_jobs(cora, cora_model, tmp_path):
+    out = tmp_path / "job"
+    jobs.run(cora_model, cora, out, targets=np.arange(20), topk=5, chunk_targets=10)
+    with pytest.raises(jobs.JobError, match="pass --resume"):
+        jobs.run(cora_model, cora, out, targets=np.arange(20), topk=5, chunk_targets=10)
+    with pytest.raises(jobs.JobError, match="other topk"):
+        jobs.run(
+            cora_model, cora, out, targets=np.arange(20), topk=6, chunk_targets=10, resume=True
+        )
+    with pytest.raises(jobs.JobError, match="other targets, num_targets, bounds"):
+        jobs.run(
+            cora_model, cora, out, targets=np.arange(30), topk=5, chunk_targets=10, resume=True
+        )
+    again = jobs.run(
+        cora_model, cora, out, targets=np.arange(20), topk=5, chunk_targets=10, resume=True
+    )
+    assert again.computed == () and again.skipped == (0, 1)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(jobs.JobError, match="not a namjax job directory"):
+        jobs.run(cora_model, cora, tmp_path / "other", targets=[0])
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"targets": [1, 2, 1]}, "duplicates"),
+        ({"topk": 0}, "topk"),
+        ({"classes": 9}, "out of range"),
+        ({"chunk_targets": 10, "memory_budget": 100}, "not both"),
+    ],
+)
+def test_bad_job_parameters(cora, cora_model, tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        jobs.run(cora_model, cora, tmp_path / "job", **kwargs)
+    assert not (tmp_path / "job").exists()
+
+
+def test_model_feature_mismatch(karate, cora_model, tmp_path):
+    with pytest.raises(jobs.JobError, match="features per node"):
+        jobs.run(cora_model, karate, tmp_path / "job")
+
+
+# ---------------------------------------------------------------------- real processes
+@pytest.mark.slow
+def test_resume_after_sigkill(cora, cora_model, reference, saved_model, data_dir, tmp_path):
+    out = tmp_path / "job"
+    args = {"model": saved_model, "data_dir": str(data_dir), "out": str(out), "chunk": 40}
+    proc = worker(args)
+    parts = out / "contributions"
+    deadline = time.monotonic() + 120
+    while len(jobs.finished_chunks(out)) < 3:
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        assert time.monotonic() < deadline, "the job wrote no parts in 120 s"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    done = jobs.finished_chunks(out)
+    num_chunks = -(-cora.num_nodes // 40)
+    assert 3 <= len(done) < num_chunks, "the run finished before it was killed"
+    assert not (out / jobs.SUCCESS_FILE).exists()
+    before = {p.name: p.stat().st_mtime_ns for p in parts.glob("part-*")}
+
+    result = jobs.run(cora_model, cora, out, chunk_targets=40, resume=True)
+    assert set(result.skipped) == done
+    assert set(result.computed) == set(range(num_chunks)) - done
+    for name, mtime in before.items():  # finished parts were not rewritten
+        assert (parts / name).stat().st_mtime_ns == mtime
+    assert_same_dataset(out, reference)
+    assert not list(out.rglob(".*tmp*"))
+
+
+@pytest.mark.slow
+def test_four_devices_equal_one(saved_model, data_dir, reference, tmp_path):
+    args = {
+        "model": saved_model,
+        "data_dir": str(data_dir),
+        "out": str(tmp_path / "j"),
+        "chunk": 500,
+    }
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    report = finish(worker(args, env))
+    assert report["devices"] == 4
+    assert_same_dataset(tmp_path / "j", reference, rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_two_processes_under_jax_distributed(saved_model, data_dir, reference, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = {
+        "model": saved_model,
+        "data_dir": str(data_dir),
+        "out": str(tmp_path / "j"),
+        "chunk": 300,
+    }
+    procs = [
+        worker({**base, "coordinator": f"127.0.0.1:{port}", "process_id": i}) for i in range(2)
+    ]
+    try:
+        reports = [finish(p) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    chunks = -(-2708 // 300)
+    for i, report in enumerate(reports):
+        assert report["computed"] == list(range(i, chunks, 2))
+    assert_same_dataset(tmp_path / "j", reference)
+    manifest = json.loads((tmp_path / "j" / jobs.SUCCESS_FILE).read_text())
+    assert manifest["rows"]["contributions"] == reference.contributions.size
