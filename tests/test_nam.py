@@ -294,3 +294,60 @@ def test_attribution_methods_and_roundtrip(karate, tmp_path):
         att.for_target(1)
     with pytest.raises(GraphError, match="entries"):
         att.dense(max_entries=10)
+
+
+# ---------------------------------------------------------------------------- CLI
+def test_cli_explain_writes_tables(karate, tmp_path, capsys):
+    import json
+
+    import pyarrow.parquet as pq
+
+    from namjax.cli import main
+    from namjax.io import save_model
+
+    model = random_model(karate, hidden=(8,), seed=8)
+    save_model(model, karate, tmp_path / "model")
+    out = tmp_path / "nam"
+    argv = ["explain", "--model", str(tmp_path / "model"), "--dataset", "karate"]
+    assert main([*argv, "--targets", "0,33", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["targets"] == 2 and summary["classes"] == karate.num_classes
+    contrib = pq.read_table(out / "contributions.parquet")
+    assert contrib.column_names == ["target", "source", "hop", "class", "contribution"]
+    targets = pq.read_table(out / "targets.parquet")
+    assert targets.column_names == ["target", "class", "logit", "bias", "predicted", "label"]
+    want = nam(model, karate, targets=[0, 33])
+    np.testing.assert_array_equal(contrib["contribution"].to_numpy(), want.contributions.ravel())
+    assert main([*argv, "--classes", "predicted", "--out", str(out)]) == 0
+    assert pq.read_table(out / "targets.parquet").num_rows == karate.num_nodes
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--targets", "0,99"], "target id 99 is out of range"),
+        (["--targets", "1,x"], "--targets must be"),
+        (["--targets", "2,2"], "more than once"),
+    ],
+)
+def test_cli_explain_bad_targets(karate, tmp_path, capsys, extra, message):
+    from namjax.cli import main
+    from namjax.io import save_model
+
+    save_model(random_model(karate, hidden=(4,)), karate, tmp_path / "m")
+    argv = ["explain", "--model", str(tmp_path / "m"), "--out", str(tmp_path / "o"), *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+
+
+def test_cli_explain_model_dataset_mismatch(karate, tmp_path, capsys):
+    from namjax.cli import main
+    from namjax.io import save_model
+
+    other = Graph.from_scipy(karate.adjacency, karate.features, (karate.labels + 1) % 2)
+    save_model(random_model(other, hidden=(4,)), other, tmp_path / "m")
+    argv = ["explain", "--model", str(tmp_path / "m"), "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "fingerprint" in err
