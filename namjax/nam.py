@@ -9,15 +9,22 @@ off). It is non-zero only within K hops of ``a`` and equals the sum, over every 
 How the engine computes it, for all targets and all classes at once:
 
 * ``X`` enters the network only through ``P = X W1``, and ``P[φ]`` is linear in ``X[φ]``, so
-  ``Σ_i X[φ,i] ∂Z/∂X[φ,i] = Σ_j P[φ,j] ∂Z/∂P[φ,j]``: one global pass gives ``P`` and every
-  layer's unit derivatives ``σ'(z_l)``; the engine never touches the F feature columns again.
-* Per target, reverse mode over its K-hop subgraph with the *global* ``Â`` weights: the
-  cotangent of all C logits at layer ``l`` lives only on nodes within ``K-l`` hops, so each step
-  is a dense prefix block of the local ``Â`` (receivers within ``K-l+1`` hops, senders within
-  ``K-l`` hops; edges between two hop-K nodes never matter).
-* Targets are grouped into power-of-two size buckets (:func:`namjax.subgraph.bucket`); one
-  function per bucket shape is vmapped over targets, compiled once (cached across calls and
-  models of equal shapes) and run over chunks sized by a memory budget.
+  ``Σ_i X[φ,i] ∂Z/∂X[φ,i] = Σ_j P[φ,j] ∂Z/∂P[φ,j]``. One global pass gives ``P``, every
+  layer's unit derivatives ``σ'(z_l)`` (exactly the ones the K-hop subgraphs would give, as
+  their ``Â`` weights are the global ones), the logits and the bias term; the F feature
+  columns are never touched again.
+* Forward mode from every source at once (:func:`explain_chunk`): level ``l`` holds, for each
+  pair ``(v, φ)`` with ``φ`` within ``l`` hops of ``v`` and ``v`` within ``K-l`` hops of a
+  target, the ``h_l``-vector part of ``z_l[v]`` that flows from ``P[φ]``. Each level is one
+  gather, one segment sum over the pair edges ``(w, φ) → (v, φ)`` weighted by ``Â[v, w]``, a
+  ``σ'`` mask and one matmul; level K is the (target, source) layout itself. Carrying
+  ``h``-vectors per pair (rather than ``C x h`` cotangents per pair, as per-target reverse mode
+  would) and sharing the partial walks of all targets keeps the work at about
+  ``#pair-edges x h`` and avoids per-target padding.
+* The host plans each chunk of targets (:func:`plan_chunk`, vectorised with sparse products
+  and ``searchsorted``); chunks are padded to one shape (counts rounded up to 8 steps per
+  power of two) so a call compiles one function, reused across calls and models of equal
+  shapes; targets are split into chunks by a device memory budget.
 
 Bias term: ``B[a,c] = Σ_l Σ_u ⟨∂Z[a,c]/∂z_l[u], b_l⟩``. For ReLU, leaky ReLU and identity
 activations the network is positively homogeneous in ``(P, b)`` at fixed activation pattern, so
@@ -247,7 +254,7 @@ def forward(params: GCNParams, dg, activation: str) -> tuple:
 
 
 def explain_chunk(params: GCNParams, p: jax.Array, sig: tuple[jax.Array, ...], chunk) -> jax.Array:
-    """Contributions of one chunk, ``(n_K, C)`` in the layout of ``chunk.levels[-1]``.
+    """Contributions of one chunk, ``(n_K, C)`` in its targets' (target, source) layout.
 
     Forward mode from every source at once: level ``l`` holds, for each pair ``(v, φ)`` with
     ``φ`` within ``l`` hops of ``v``, the part of ``z_l[v]`` that flows from ``P[φ]``. Level 0
@@ -486,30 +493,34 @@ def nam(
 
     t0 = time.perf_counter()
     params, p, sig, logits_all, bias_all, compile_s = _global_pass(model, graph, dtype)
-    logits_all, bias_all = np.asarray(logits_all), np.asarray(bias_all)
+    logits, bias = np.asarray(logits_all)[targets], np.asarray(bias_all)[targets]
     stats["forward_s"] = time.perf_counter() - t0 - compile_s
+    labels = graph.labels[targets].astype(np.int64)
+    slots = _class_slots(classes, logits, labels, targets)  # bad classes fail before the work
     fn, secs = _compiled(_explain_jit, {}, params, p, sig, chunks[0])
     stats["compile_s"] = compile_s + secs
     stats["compiled"] = int(compile_s > 0) + int(secs > 0)
 
     t0 = time.perf_counter()
     results = [fn(params, p, sig, c) for c in chunks]  # dispatched asynchronously
-    contributions = []
-    for (a, b), res in zip(ranges, _progress(results, progress, len(chunks)), strict=True):
-        contributions.append(np.asarray(res)[: kh.offsets[b] - kh.offsets[a]])
-    full = np.concatenate(contributions)
+    parts = [
+        np.asarray(res)[: kh.offsets[b] - kh.offsets[a]]
+        for (a, b), res in zip(ranges, _progress(results, progress, len(chunks)), strict=True)
+    ]
+    full = parts[0] if len(parts) == 1 else np.concatenate(parts)
     stats["device_s"] = time.perf_counter() - t0
 
-    logits, bias = logits_all[targets], bias_all[targets]
-    labels = graph.labels[targets].astype(np.int64)
-    slots = _class_slots(classes, logits, labels, targets)
+    if isinstance(classes, str) and classes == "all":
+        contributions = full
+    else:
+        contributions = np.take_along_axis(full, slots[kh.pair_target], axis=1)
     stats["total_s"] = time.perf_counter() - t_start
     return Attribution(
         targets=targets,
         offsets=kh.offsets,
         sources=kh.nodes,
         hops=kh.hops,
-        contributions=np.take_along_axis(full, slots[kh.pair_target], axis=1),
+        contributions=contributions,
         classes=slots.astype(np.int64),
         logits=np.take_along_axis(logits, slots, axis=1),
         bias=np.take_along_axis(bias, slots, axis=1),

@@ -22,7 +22,7 @@ from jax.experimental import sparse as jsparse
 
 from namjax.graph import Graph, GraphError
 from namjax.model import GCN, DeviceGraph, GCNConfig, device_graph, gcn_apply, gcn_params
-from namjax.nam import TRACES, Attribution, nam
+from namjax.nam import COMPLETE_ACTIVATIONS, TRACES, Attribution, nam
 
 RTOL = 1e-5
 
@@ -147,7 +147,7 @@ def test_activations_match_oracle(karate, activation):
     model = random_model(karate, hidden=(8,), activation=activation, seed=1)
     att = nam(model, karate)
     assert_matches_oracle(att, model, karate)  # contributions and bias term, every activation
-    if activation in ("relu", "leaky_relu", "identity"):
+    if activation in COMPLETE_ACTIVATIONS:
         assert_complete(att)
 
 
