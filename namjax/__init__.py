@@ -4,16 +4,20 @@ from namjax.datasets import DatasetError, load_dataset, load_planetoid_graph
 from namjax.graph import Graph, GraphError
 from namjax.io import ModelError, load_model, model_info, save_model
 from namjax.model import GCN, DeviceGraph, GCNConfig, device_graph, gcn_apply, gcn_params
+from namjax.nam import Attribution, nam, paths
 from namjax.niv import NIVError, niv, niv_bars, niv_paths, write_figure
+from namjax.subgraph import KHop, khop
 from namjax.train import TrainResult, accuracy, predict, train
 
 __all__ = [
     "GCN",
+    "Attribution",
     "DatasetError",
     "DeviceGraph",
     "GCNConfig",
     "Graph",
     "GraphError",
+    "KHop",
     "ModelError",
     "NIVError",
     "TrainResult",
@@ -21,13 +25,16 @@ __all__ = [
     "device_graph",
     "gcn_apply",
     "gcn_params",
+    "khop",
     "load_dataset",
     "load_model",
     "load_planetoid_graph",
     "model_info",
+    "nam",
     "niv",
     "niv_bars",
     "niv_paths",
+    "paths",
     "predict",
     "save_model",
     "train",
