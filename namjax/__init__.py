@@ -6,6 +6,7 @@ from namjax.io import ModelError, load_model, model_info, save_model
 from namjax.model import GCN, DeviceGraph, GCNConfig, device_graph, gcn_apply, gcn_params
 from namjax.nam import Attribution, paths  # the function nam stays namjax.nam.nam: the module
 from namjax.niv import NIVError, niv, niv_bars, niv_paths, write_figure
+from namjax.perturb import Perturbation, deletion_curves
 from namjax.subgraph import KHop, khop
 from namjax.train import TrainResult, accuracy, predict, train
 
@@ -20,8 +21,10 @@ __all__ = [
     "KHop",
     "ModelError",
     "NIVError",
+    "Perturbation",
     "TrainResult",
     "accuracy",
+    "deletion_curves",
     "device_graph",
     "gcn_apply",
     "gcn_params",
