@@ -339,7 +339,7 @@ def niv(
     scale = float(np.abs(values).max(initial=0.0))
     diameter = _diameter(values, scale)
     cls_name = _esc(graph.class_label(src.cls))
-    labelled = {0, *(1 + _top(values[1:], labels)).tolist()}  # the target, top neighbours
+    labelled = set((1 + _top(values[1:], labels)).tolist())  # the halo labels the target
     markers = {
         "size": diameter,
         "symbol": np.array([_SYMBOL[int(v)] for v in np.sign(values)], dtype=object),
@@ -365,7 +365,7 @@ def niv(
     fig = go.Figure(
         [
             _edge_trace(nodes, pos, graph),
-            _halo_trace(pos[0], diameter[0], _node_text(graph, target)),
+            _halo_trace(pos[0], diameter[0], graph, target),
             *(_class_trace(c, pcls == c, pos, markers) for c in present),
             *_legend_traces(present, graph),
             *_sign_key(),
@@ -459,19 +459,22 @@ def _class_trace(cls: int, mask: np.ndarray, pos: np.ndarray, markers: dict) -> 
     )
 
 
-def _halo_trace(xy: np.ndarray, diameter: float, name: str) -> go.Scatter:
-    """The ring around the target."""
+def _halo_trace(xy: np.ndarray, diameter: float, graph: Graph, target: int) -> go.Scatter:
+    """The labelled ring around the target."""
     return go.Scatter(
         x=[xy[0]],
         y=[xy[1]],
-        mode="markers",
+        mode="markers+text",
+        text=[_esc(graph.node_label(target))],
+        textposition="top center",
+        textfont={"size": 12},
         marker={
             "size": diameter + 16,
             "symbol": "circle-open",
             "color": "#000000",
             "line": {"width": 3},
         },
-        name=f"target: {name}",
+        name=f"target: {_node_text(graph, target)}",
         legendrank=1,
         hoverinfo="skip",
         uid="niv-halo",
