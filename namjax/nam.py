@@ -48,7 +48,7 @@ import pyarrow.parquet as pq
 
 from namjax.graph import Graph, GraphError
 from namjax.model import ACTIVATIONS, GCN, GCNParams, device_graph, gcn_params, propagate
-from namjax.subgraph import KHop, by_sender, khop, next_pow2, reach
+from namjax.subgraph import KHop, khop, next_pow2, reach
 
 COMPLETE_ACTIVATIONS = frozenset({"relu", "leaky_relu", "identity"})
 """Activations for which contributions + bias sum exactly to the logit."""
@@ -366,41 +366,49 @@ def plan_chunk(graph: Graph, kh: KHop) -> Chunk:
     """Host-side arrays for the targets of ``kh`` (their K-hop layout), no padding.
 
     Level ``l`` holds the pairs ``(v, φ)`` with ``v`` within ``K-l`` hops of some target and
-    ``φ`` within ``l`` hops of ``v``: exactly the partial walks that end at a target.
+    ``φ`` within ``l`` hops of ``v``: exactly the partial walks that end at a target. Pair
+    edges are enumerated from the receiving side, ``v → w ∈ N[v] → (w, φ)``, so every
+    candidate is a real edge and the lookups of ``(v, φ)`` come grouped by ``v``.
     """
     k, n = kh.depth, graph.num_nodes
-    a_hat = by_sender(graph)
-    balls = [np.unique(kh.nodes[kh.hops <= d]) for d in range(k + 1)]  # ball_d(targets)
-    # level l: (key index, node) sorted; key node set = ball_{K-l}; level K = kh itself
-    prev_keys, prev_row, prev_src = balls[k], np.arange(len(balls[k])), balls[k]
-    nodes, edges, sizes = [], [], [len(balls[k])]
+    a_hat = graph.normalized_adjacency  # row v: senders w with Â[v, w]
+    within = np.zeros((k + 1, n), bool)  # within[d, v]: v is within d hops of some target
+    for d in range(k + 1):
+        within[d, kh.nodes[kh.hops <= d]] = True
+    # previous level, by key: pairs of key i are prev_src[prev_indptr[i]:prev_indptr[i+1]]
+    prev_keys = np.flatnonzero(within[k])
+    prev_indptr, prev_src = np.arange(len(prev_keys) + 1), prev_keys
+    nodes, edges, sizes = [], [], [len(prev_keys)]
     for level in range(1, k + 1):
-        keys = kh.targets if level == k else balls[k - level]
-        key_pos = np.full(n, -1, np.int64)
-        key_pos[keys] = np.arange(len(keys))
-        # candidate edges: each previous pair (w, φ) -> (v, φ) for v in N[w] ∩ keys
-        w = prev_keys[prev_row]
-        starts, counts = a_hat.indptr[w], np.diff(a_hat.indptr)[w]
-        src = np.repeat(np.arange(len(w)), counts)
-        pos = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-        v_key = key_pos[a_hat.indices[pos]]
-        keep = v_key >= 0
-        src, pos, v_key = src[keep], pos[keep], v_key[keep]
-        query = v_key * n + prev_src[src]
+        keys = kh.targets if level == k else np.flatnonzero(within[k - level])
+        recv, pos = _expand(a_hat.indptr, keys)  # (v, w) with v = keys[recv]
+        w_key = np.searchsorted(prev_keys, a_hat.indices[pos])
+        pair_edge, src = _expand(prev_indptr, w_key)  # (v, w) -> each pair (w, φ)
+        query = recv[pair_edge] * n + prev_src[src]
         if level == k:
             sorted_keys = (kh.pair_target * n + kh.nodes)[kh.by_node]
             dst = kh.by_node[np.searchsorted(sorted_keys, query)]
             size = kh.num_pairs
         else:
-            indptr, reach_nodes, _ = reach(graph.adjacency, keys, level)
-            row = np.repeat(np.arange(len(keys)), np.diff(indptr))
-            dst = np.searchsorted(row * n + reach_nodes, query)
-            size = len(reach_nodes)
+            prev_indptr, prev_src, _ = reach(graph.adjacency, keys, level)
+            row = np.repeat(np.arange(len(keys)), np.diff(prev_indptr))
+            dst = np.searchsorted(row * n + prev_src, query)
+            size = len(prev_src)
             nodes.append(keys[row].astype(np.int32))
-            prev_keys, prev_row, prev_src = keys, row, reach_nodes
-        edges.append((src.astype(np.int32), dst.astype(np.int32), a_hat.data[pos]))
+            prev_keys = keys
+        edges.append((src.astype(np.int32), dst.astype(np.int32), a_hat.data[pos[pair_edge]]))
         sizes.append(size)
-    return Chunk(balls[k].astype(np.int32), tuple(nodes), tuple(edges), tuple(sizes))
+    return Chunk(
+        np.flatnonzero(within[k]).astype(np.int32), tuple(nodes), tuple(edges), tuple(sizes)
+    )
+
+
+def _expand(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each ``i``, the entries ``indptr[rows[i]]:indptr[rows[i]+1]``, concatenated:
+    returns ``(i per entry, entry index)``."""
+    starts, counts = indptr[rows], indptr[rows + 1] - indptr[rows]
+    owner = np.repeat(np.arange(len(rows)), counts)
+    return owner, np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
 
 
 def split_targets(kh: KHop, widths: tuple[int, ...], budget: int) -> list[tuple[int, int]]:
