@@ -18,8 +18,8 @@ needs the induced edges of ``S``. With ``s_u = keep_u / sqrt(d'_u)``, one layer 
 within ``K - l`` hops (a prefix of the hop-sorted subgraph), so the forward pass on the padded
 subgraph reproduces the full-graph prediction of ``v`` exactly, up to float32 rounding.
 
-Vectorisation. Targets are packed into buckets (:func:`namjax.subgraph.bucket`); per bucket one
-jitted function builds every keep mask from per-ranking rank arrays and per-level deletion
+Vectorisation. Targets are packed into buckets (:func:`namjax.subgraph.bucket`, coarsened to a
+few groups); per bucket one jitted function builds every keep mask from per-ranking rank arrays and per-level deletion
 intervals and runs the forward vmapped over (targets × rankings × levels). The dense induced
 adjacency of a subgraph is shared by all its masks, so a layer is one matrix product per target.
 ``P = X W1`` is computed once for the whole graph and gathered.
@@ -54,9 +54,9 @@ RANKINGS: dict[str, str] = {
 
 DEFAULT_LEVELS = np.linspace(0.0, 1.0, 11)
 
-# Deletion-interval columns that precede the grid: the unperturbed prediction, then the two
-# fidelity perturbations (delete the explanation S; keep only S).
-_ORIGINAL, _FID_PLUS, _FID_MINUS, _GRID = 0, 1, 2, 3
+# Deletion-interval columns: the unperturbed prediction, the two fidelity perturbations (delete
+# the explanation S; keep only S), then the grid levels.
+_ORIGINAL, _FID, _GRID = 0, 1, 3
 
 # Upper bound on (targets × masks × slots) floats per hidden unit in one jitted call.
 _CHUNK_ELEMENTS = 1 << 21
@@ -90,7 +90,6 @@ def _forward(
         s = jax.lax.rsqrt(deg)
         col = s * keepf
     depth = len(params)
-    h = None
     for layer, (w, b) in enumerate(params):
         n_in, n_out = sizes[depth - layer], sizes[depth - layer - 1]
         s_out = s[:n_out, None]
@@ -192,10 +191,10 @@ class _Packed:
 def _coarse_buckets(kh: KHop) -> list[Bucket]:
     """Merge :func:`namjax.subgraph.bucket`'s groups to bound the number of compilations.
 
-    Widths (padded K-hop sizes) below :data:`_MIN_WIDTH` are padded up to it; groups of one
-    width are merged into two, those whose inner prefix sizes are all at most width/16 and the
-    rest (at most 4 counts as small). A merged group takes the largest prefix sizes, which keeps the prefix layout valid.
-    On Cora's test nodes this turns 31 groups into 8 for ~1.5x the arithmetic.
+    Widths (padded K-hop sizes) below :data:`_MIN_WIDTH` are padded up to it; the groups of one
+    width are merged into two: those whose inner prefix sizes are all small (at most
+    ``max(width / 16, 4)``) and the rest. A merged group takes the largest prefix sizes, which
+    keeps the prefix layout valid. On Cora's test nodes this turns 31 groups into 8.
     """
     groups: dict[tuple[int, bool], list[Bucket]] = {}
     for bk in bucket(kh)[0]:
@@ -413,7 +412,7 @@ def deletion_curves(
         rankings=tuple(rows),
         original=logits[0, _ORIGINAL],
         logits=logits[:, _GRID:],
-        fidelity_logits=logits[:, _FID_PLUS:_GRID],
+        fidelity_logits=logits[:, _FID:_GRID],
         khop=kh,
         scores={r: scores[r] for r, seed in rows if seed < 0},
         ranks=ranks,
