@@ -465,8 +465,13 @@ class Perturbation:
 
     def deletion_order(self, ranking: str, target: int, seed: int = -1) -> np.ndarray:
         """Node ids of ``target``'s K-hop neighbours in the order ``ranking`` deletes them."""
-        row = self.rankings.index((ranking, seed if ranking == "random" else -1))
-        t = int(np.flatnonzero(self.targets == target)[0])
+        key = (ranking, seed if ranking == "random" else -1)
+        if key not in self.rankings:
+            raise GraphError(f"no deletion curve for ranking {ranking!r} (seed {key[1]})")
+        hit = np.flatnonzero(self.targets == target)
+        if not hit.size:
+            raise GraphError(f"node {target} is not among the perturbation targets")
+        row, t = self.rankings.index(key), int(hit[0])
         sl = slice(self.khop.offsets[t], self.khop.offsets[t + 1])
         order = np.argsort(self.ranks[row, sl], kind="stable")
         return self.khop.nodes[sl][order][:-1]

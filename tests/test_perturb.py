@@ -231,6 +231,10 @@ def test_rankings_are_deterministic_for_a_seed(karate_runs, karate, karate_model
     np.testing.assert_array_equal(again.ranks[: len(first.rankings)], first.ranks)
     np.testing.assert_array_equal(again.logits[: len(first.rankings)], first.logits)
     seed0 = first.rankings.index(("random", 0))
+    with pytest.raises(GraphError, match="not among"):
+        first.deletion_order("nam", 999)
+    with pytest.raises(GraphError, match="seed 7"):
+        first.deletion_order("random", 0, seed=7)
     assert not np.array_equal(first.ranks[seed0], first.ranks[seed0 + 1])
     for row in range(len(first.rankings)):  # every ranking is a permutation per target
         for t in range(len(first.targets)):
