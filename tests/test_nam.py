@@ -198,6 +198,9 @@ def test_chunking_order_and_single_targets_change_nothing(karate):
     whole = nam(model, karate)
     chunked = nam(model, karate, chunk_budget_bytes=1)  # one target per chunk
     assert chunked.stats["chunks"] == karate.num_nodes and whole.stats["chunks"] == 1
+    some = nam(model, karate, chunk_budget_bytes=40_000)
+    assert 1 < some.stats["chunks"] < karate.num_nodes
+    np.testing.assert_allclose(some.contributions, whole.contributions, rtol=1e-6, atol=1e-7)
     order = np.random.default_rng(0).permutation(karate.num_nodes)
     permuted = nam(model, karate, targets=order)
     for node in range(karate.num_nodes):
