@@ -1,0 +1,499 @@
+"""NAM engine benchmark: namjax against per-target autodiff and PyG (+ Captum) baselines.
+
+Runs side by side in one process, for Cora and Citeseer, all targets x all classes:
+
+* **namjax** ``nam(model, graph)``: first call (includes compilation) and the median of warm
+  calls, split into host extraction, the global forward pass and the per-pair device pass (from
+  ``Attribution.stats``);
+* **autodiff**: ``jax.vmap(jax.grad(logit[a, c]))`` over the (target, class) pairs of a few
+  targets, gradient x input over the full dense feature matrix, summed over features;
+* **PyG + Captum** (when torch, torch_geometric and captum import): ``Explainer`` with
+  ``CaptumExplainer('InputXGradient')``, ``explanation_type='phenomenon'``, one call per
+  (target, class) as a user does it (``index=`` with many nodes returns one summed mask);
+* **PyG subgraph**: the fastest exact approach written here; each target's ``k_hop_subgraph``
+  with the full-graph ``gcn_norm`` weights, autograd on ``X W1`` rows (one batched backward for
+  all classes), one target per call and many targets as one disjoint union.
+
+Slow baselines run on a sample of targets and are extrapolated linearly to all targets (marked
+``extrap``); every baseline's contributions are compared with namjax's on that sample (max
+relative error printed). A scaling section runs namjax alone in fresh subprocesses (peak RSS,
+cold first call, warm call) on Cora, Citeseer and synthetic citation graphs, reporting K-walks
+("paths"), (target, source) pairs and time per path.
+
+Usage: ``python benchmarks/bench_nam.py [--quick]``; data from ``$NAMJAX_DATA_DIR`` or
+``../shared/datasets/planetoid``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from datetime import date
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.sparse as sp
+
+from namjax.datasets import load_dataset
+from namjax.graph import Graph
+from namjax.model import GCN, GCNConfig, device_graph, gcn_apply, gcn_params
+from namjax.nam import Attribution, nam
+from namjax.synthetic import citation_graph
+from namjax.train import train
+
+DATA_DIR = os.environ.get("NAMJAX_DATA_DIR", "../shared/datasets/planetoid")
+
+
+# ---------------------------------------------------------------------------- helpers
+def cpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        line = next(x for x in out.splitlines() if x.startswith("Model name"))
+        return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError, StopIteration):
+        return platform.processor() or "unknown CPU"
+
+
+def num_paths(graph: Graph, k: int) -> int:
+    """Number of walks of length K in ``A + I`` ending anywhere: one NAM walk term each."""
+    step = sp.csr_matrix(graph.adjacency, dtype=bool) + sp.identity(graph.num_nodes, dtype=bool)
+    step = step.astype(np.int64).tocsr()
+    v = np.ones(graph.num_nodes, np.int64)
+    for _ in range(k):
+        v = step @ v
+    return int(v.sum())
+
+
+def dense_rows(attr: Attribution, targets: np.ndarray) -> np.ndarray:
+    """``(len(targets), Q, N)`` contributions of the given targets, zeros beyond K hops."""
+    out = np.zeros((len(targets), attr.num_slots, attr.num_nodes), np.float64)
+    for i, a in enumerate(targets):
+        sources, _, contrib = attr.for_target(int(a))
+        out[i][:, sources] = contrib.T
+    return out
+
+
+def rel_err(x: np.ndarray, ref: np.ndarray) -> float:
+    """Largest per-target relative error ``||x - ref|| / ||ref||`` (Frobenius over classes
+    and sources)."""
+    num = np.linalg.norm((x - ref).reshape(len(ref), -1), axis=1)
+    den = np.linalg.norm(ref.reshape(len(ref), -1), axis=1)
+    return float((num / np.maximum(den, 1e-30)).max())
+
+
+def best_of(rounds: int, run, targets: np.ndarray):
+    """Warm ``run`` up on one target, then time ``run(targets)`` ``rounds`` times. Returns
+    ``(fastest seconds, output of the last round)`` (the minimum is the least disturbed by
+    other processes on a shared machine)."""
+    run(targets[:1])
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        out = run(targets)
+        times.append(time.perf_counter() - t0)
+    return min(times), out
+
+
+# ---------------------------------------------------------------------------- namjax
+def bench_namjax(model: GCN, graph: Graph, repeats: int) -> tuple[dict, Attribution]:
+    """First and warm calls of ``nam(model, graph)`` (all targets, all classes)."""
+    first = nam(model, graph)
+    runs = [nam(model, graph).stats for _ in range(repeats)]
+    keys = ("total_s", "extract_s", "forward_s", "device_s")
+    med = {key: statistics.median(r[key] for r in runs) for key in keys}
+    return {
+        "first_s": first.stats["total_s"],
+        "compile_s": first.stats["compile_s"],
+        **med,
+        "warm_min_s": min(r["total_s"] for r in runs),
+        "pairs": first.stats["pairs"],
+    }, first
+
+
+# ---------------------------------------------------------------------------- autodiff
+def autodiff_runner(model: GCN, graph: Graph, per_batch: int = 2):
+    """``run(targets) -> (S, C, N)``: gradient x input per (target, class) pair over the full
+    dense ``X``, summed over features; ``vmap(grad)`` over the pairs of ``per_batch`` targets
+    at a time."""
+    params = gcn_params(model)
+    dg = device_graph(graph, jnp.float32, sparse_features=False)
+    act, num_c = model.config.activation, model.config.num_classes
+
+    def logit(x, a, c):
+        return gcn_apply(params, dg._replace(features=x), act)[a, c]
+
+    @jax.jit
+    def contributions(x, a, c):
+        return (jax.vmap(jax.grad(logit), in_axes=(None, 0, 0))(x, a, c) * x).sum(-1)
+
+    def batch(targets):
+        a = np.repeat(targets, num_c)
+        c = np.tile(np.arange(num_c), len(targets))
+        out = contributions(dg.features, a, c).block_until_ready()
+        return np.asarray(out, np.float64).reshape(len(targets), num_c, -1)
+
+    def run(targets):
+        return np.concatenate(
+            [batch(targets[i : i + per_batch]) for i in range(0, len(targets), per_batch)]
+        )
+
+    batch(np.zeros(per_batch, np.int64))  # compile the full batch shape
+    return run
+
+
+# ---------------------------------------------------------------------------- PyG
+def torch_available() -> bool:
+    try:
+        import captum.attr  # noqa: F401
+        import torch  # noqa: F401
+        import torch_geometric  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def torch_gcn(model: GCN):
+    """A PyG GCN (GCNConv layers computing ``Â`` themselves, ReLU) carrying ``model``'s
+    weights."""
+    import torch
+    from torch_geometric.nn import GCNConv
+
+    class TorchGCN(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.convs = torch.nn.ModuleList()
+            for w, b in gcn_params(model):
+                conv = GCNConv(w.shape[0], w.shape[1])
+                conv.lin.weight.data = torch.tensor(np.asarray(w).T.copy())
+                conv.bias.data = torch.tensor(np.asarray(b))
+                self.convs.append(conv)
+
+        def forward(self, x, edge_index):
+            for i, conv in enumerate(self.convs):
+                x = conv(x, edge_index)
+                if i < len(self.convs) - 1:
+                    x = x.relu()
+            return x
+
+    return TorchGCN().eval()
+
+
+def torch_inputs(graph: Graph):
+    import torch
+
+    a = graph.adjacency.tocoo()
+    edge_index = torch.tensor(np.stack([a.row, a.col]), dtype=torch.long)
+    x = graph.features
+    x = torch.tensor(x.toarray() if sp.issparse(x) else np.asarray(x), dtype=torch.float32)
+    return x, edge_index
+
+
+def captum_runner(model: GCN, graph: Graph):
+    """``run(targets) -> (S, C, N)``: PyG ``Explainer`` + Captum InputXGradient, one call per
+    (target, class); a node's contribution is its feature mask summed over features."""
+    import torch
+    from torch_geometric.explain import CaptumExplainer, Explainer
+
+    warnings.filterwarnings("ignore", "Input Tensor 0 did not already require gradients")
+    x, edge_index = torch_inputs(graph)
+    explainer = Explainer(
+        model=torch_gcn(model),
+        algorithm=CaptumExplainer("InputXGradient"),
+        explanation_type="phenomenon",
+        node_mask_type="attributes",
+        edge_mask_type=None,
+        model_config={
+            "mode": "multiclass_classification",
+            "task_level": "node",
+            "return_type": "raw",
+        },
+    )
+    num_c = model.config.num_classes
+    class_targets = [torch.full((graph.num_nodes,), c, dtype=torch.long) for c in range(num_c)]
+
+    def run(targets):
+        out = np.zeros((len(targets), num_c, graph.num_nodes))
+        for i, a in enumerate(targets):
+            for c in range(num_c):
+                expl = explainer(x, edge_index, target=class_targets[c], index=int(a))
+                out[i, c] = expl.node_mask.detach().sum(-1).numpy()
+        return out
+
+    return run
+
+
+class SubgraphExplainer:
+    """Exact gradient x input from K-hop subgraphs with the full graph's ``gcn_norm`` weights.
+
+    ``X`` enters the GCN only through ``P = X W1`` (GCNConv's ``lin`` has no bias), so
+    ``Σ_i X[v,i] ∂Z/∂X[v,i] = Σ_j P[v,j] ∂Z/∂P[v,j]``: autograd runs on ``P`` rows (h1 wide)
+    instead of the F feature columns. A chunk of targets becomes one disjoint union of their
+    subgraphs, and one batched backward pass (``is_grads_batched``, one grad output per class)
+    gives every class's gradient.
+    """
+
+    def __init__(self, model: GCN, graph: Graph):
+        import torch
+        from torch_geometric.nn.conv.gcn_conv import gcn_norm
+
+        self.x, edge_index = torch_inputs(graph)
+        self.edge_index, self.edge_weight = gcn_norm(
+            edge_index, None, graph.num_nodes, add_self_loops=True
+        )
+        self.convs = torch_gcn(model).convs
+        self.k, self.n = model.config.depth, graph.num_nodes
+        self.num_c = model.config.num_classes
+        self.eye = torch.eye(self.num_c)
+
+    def projection(self):
+        """``P = X W1`` ``(N, h1)``, once per run."""
+        import torch
+
+        with torch.no_grad():
+            return self.convs[0].lin(self.x)
+
+    def _logits(self, p, edge_index, edge_weight):
+        h = p
+        for i, conv in enumerate(self.convs):
+            h = conv.propagate(edge_index, x=h if i == 0 else conv.lin(h), edge_weight=edge_weight)
+            h = h + conv.bias
+            if i < len(self.convs) - 1:
+                h = h.relu()
+        return h
+
+    def __call__(self, targets, p) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per target ``(sources (n,), contributions (C, n))``; ``p`` from :meth:`projection`."""
+        import torch
+        from torch_geometric.utils import k_hop_subgraph
+
+        subsets, edges, weights, roots, offset = [], [], [], [], 0
+        for a in targets:
+            subset, sub_edges, root, mask = k_hop_subgraph(
+                int(a), self.k, self.edge_index, relabel_nodes=True, num_nodes=self.n
+            )
+            subsets.append(subset)
+            edges.append(sub_edges + offset)
+            weights.append(self.edge_weight[mask])
+            roots.append(root + offset)
+            offset += len(subset)
+        p_sub = p[torch.cat(subsets)].requires_grad_()
+        out = self._logits(p_sub, torch.cat(edges, 1), torch.cat(weights))[torch.cat(roots)]
+        grad_out = self.eye[:, None, :].expand(self.num_c, len(targets), self.num_c)
+        (grads,) = torch.autograd.grad(out, p_sub, grad_out, is_grads_batched=True)  # (C, n, h1)
+        contrib = (grads * p_sub.detach()).sum(-1).numpy()
+        bounds = np.cumsum([0] + [len(s) for s in subsets])
+        return [
+            (subsets[i].numpy(), contrib[:, bounds[i] : bounds[i + 1]]) for i in range(len(targets))
+        ]
+
+
+def subgraph_runner(model: GCN, graph: Graph, chunk: int):
+    """``run(targets) -> {target: (sources, (C, n) contributions)}`` with
+    :class:`SubgraphExplainer` over chunks of ``chunk`` targets."""
+    explain = SubgraphExplainer(model, graph)
+
+    def run(targets):
+        p = explain.projection()
+        out = {}
+        for i in range(0, len(targets), chunk):
+            part = targets[i : i + chunk]
+            out.update(zip(part.tolist(), explain(part, p), strict=True))
+        return out
+
+    return run
+
+
+def subgraph_dense(out: dict, sample: np.ndarray, num_c: int, n: int) -> np.ndarray:
+    """``(S, C, N)`` contributions of the sample from a :func:`subgraph_runner` result."""
+    dense = np.zeros((len(sample), num_c, n))
+    for i, a in enumerate(sample.tolist()):
+        sources, contrib = out[a]
+        dense[i][:, sources] = contrib
+    return dense
+
+
+# ---------------------------------------------------------------------------- scaling (child)
+def make_graph(spec: str) -> Graph:
+    if spec.startswith("synthetic:"):
+        return citation_graph(int(spec.split(":")[1]), seed=0)
+    return load_dataset(spec, DATA_DIR)
+
+
+def scaling_child(spec: str, repeats: int) -> None:
+    """Fresh process: namjax alone on one graph (random-init GCN(16), the same work as a
+    trained one). Prints one JSON line."""
+    graph = make_graph(spec)
+    model = GCN(GCNConfig(graph.num_features, int(graph.labels.max()) + 1), rngs=nnx_rngs())
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    first = nam(model, graph)
+    warm = statistics.median(nam(model, graph).stats["total_s"] for _ in range(repeats))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "graph": spec,
+                "nodes": graph.num_nodes,
+                "edges": int(graph.adjacency.nnz // 2),
+                "paths": num_paths(graph, model.config.depth),
+                "pairs": first.stats["pairs"],
+                "first_s": first.stats["total_s"],
+                "warm_s": warm,
+                "rss_before_mb": rss_before / 1024,
+                "rss_peak_mb": rss / 1024,
+            }
+        )
+    )
+
+
+def nnx_rngs():
+    from flax import nnx
+
+    return nnx.Rngs(0)
+
+
+def run_scaling(specs: list[str], repeats: int) -> list[dict]:
+    rows = []
+    for spec in specs:
+        cmd = [sys.executable, __file__, "--scaling-child", spec, "--repeats", str(repeats)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"scaling child {spec} failed:\n{proc.stderr[-2000:]}")
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return rows
+
+
+# ---------------------------------------------------------------------------- main
+def bench_dataset(name: str, args) -> dict:
+    graph = load_dataset(name, DATA_DIR)
+    model = train(graph, seed=0).model
+    row = {"dataset": name, "nodes": graph.num_nodes, "classes": model.config.num_classes}
+    row["namjax"], attr = bench_namjax(model, graph, args.repeats)
+    rng = np.random.default_rng(0)
+    sample = np.sort(rng.choice(graph.num_nodes, args.sample, replace=False))
+    ref = dense_rows(attr, sample)
+    print(f"[{name}] namjax {row['namjax']}", file=sys.stderr)
+
+    def record(key, run, targets, to_dense=None):
+        seconds, out = best_of(args.rounds, run, targets)
+        got = out if to_dense is None else to_dense(out)
+        n_ref = len(got)
+        row[key] = {
+            "s": seconds * graph.num_nodes / len(targets),
+            "extrap": len(targets) < graph.num_nodes,
+            "timed": len(targets),
+            "err": rel_err(got, ref[:n_ref]),
+        }
+        print(f"[{name}] {key} {row[key]}", file=sys.stderr)
+
+    record("autodiff", autodiff_runner(model, graph), sample[: args.slow_sample])
+    if torch_available():
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
+        record("captum", captum_runner(model, graph), sample[: args.slow_sample])
+        num_c = model.config.num_classes
+        to_dense = functools.partial(subgraph_dense, sample=sample, num_c=num_c, n=graph.num_nodes)
+        record("pyg_per_target", subgraph_runner(model, graph, 1), sample, to_dense)
+        everyone = sample if args.quick else np.arange(graph.num_nodes)
+        record("pyg_batched", subgraph_runner(model, graph, args.chunk), everyone, to_dense)
+    return row
+
+
+METHODS = {
+    "autodiff": "JAX vmap(grad) per (target, class), dense X",
+    "captum": "PyG Explainer + Captum InputXGradient, 1 call per (target, class)",
+    "pyg_per_target": "PyG k_hop_subgraph + autograd on X W1, 1 target per call",
+    "pyg_batched": "PyG k_hop_subgraph + autograd on X W1, union of {chunk} targets",
+}
+
+
+def report(rows: list[dict], scaling: list[dict], args) -> None:
+    print(
+        f"\nmachine: {cpu_model()}, {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.1f}; {date.today()}; jax {jax.__version__}; "
+        f"torch threads {args.torch_threads}"
+    )
+    if not torch_available():
+        print("torch / torch_geometric / captum not importable: PyG baselines skipped")
+    print("\nScaling (namjax alone, fresh process per graph, random-init GCN(16)):")
+    print(
+        f"{'graph':<18}{'nodes':>8}{'edges':>9}{'paths':>11}{'pairs':>10}"
+        f"{'first s':>9}{'warm ms':>9}{'ns/path':>9}{'RSS MB':>14}"
+    )
+    for s in scaling:
+        print(
+            f"{s['graph']:<18}{s['nodes']:>8}{s['edges']:>9}{s['paths']:>11}{s['pairs']:>10}"
+            f"{s['first_s']:>9.2f}{s['warm_s'] * 1e3:>9.1f}{s['warm_s'] / s['paths'] * 1e9:>9.1f}"
+            f"{s['rss_before_mb']:>6.0f}->{s['rss_peak_mb']:<6.0f}"
+        )
+    print("\nnamjax, all targets x all classes (median of warm calls; ms):")
+    print(
+        f"{'dataset':<10}{'first s':>9}{'compile s':>10}{'warm':>8}{'min':>8}"
+        f"{'extract':>9}{'forward':>9}{'device':>8}"
+    )
+    for r in rows:
+        n = r["namjax"]
+        print(
+            f"{r['dataset']:<10}{n['first_s']:>9.2f}{n['compile_s']:>10.2f}{n['total_s'] * 1e3:>8.1f}"
+            f"{n['warm_min_s'] * 1e3:>8.1f}"
+            f"{n['extract_s'] * 1e3:>9.1f}{n['forward_s'] * 1e3:>9.1f}{n['device_s'] * 1e3:>8.1f}"
+        )
+    print(
+        f"\nBaselines, all targets x all classes, fastest of {args.rounds} rounds; ratio: vs "
+        "namjax's fastest warm call; extrap: timed on the first n sampled targets and scaled "
+        "to all targets; err: max relative error of contributions vs namjax on those targets:"
+    )
+    print(f"{'method':<68}{'dataset':<10}{'seconds':>10}{'ratio':>10}  {'':<12}{'err':>9}")
+    for key, label in METHODS.items():
+        for r in rows:
+            if key not in r:
+                continue
+            b = r[key]
+            print(
+                f"{label.format(chunk=args.chunk):<68}{r['dataset']:<10}{b['s']:>10.3f}"
+                f"{b['s'] / r['namjax']['warm_min_s']:>9.0f}x  "
+                f"{'extrap n=' + str(b['timed']) if b['extrap'] else 'all':<12}"
+                f"{b['err']:>9.1e}"
+            )
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer samples, smaller scaling run")
+    parser.add_argument("--repeats", type=int, default=None, help="warm calls (median)")
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (default 1: faster than 2 on a shared 2-core machine)",
+    )
+    parser.add_argument("--scaling-child", metavar="GRAPH", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.repeats = args.repeats or (3 if args.quick else 7)
+    if args.scaling_child:
+        scaling_child(args.scaling_child, args.repeats)
+        return 0
+    args.sample = 8 if args.quick else 32
+    args.slow_sample = 4 if args.quick else 12
+    args.rounds = 2 if args.quick else 3
+    args.chunk = 128
+    datasets = ["cora"] if args.quick else ["cora", "citeseer"]
+    synthetic = [5_000, 10_000] if args.quick else [5_000, 10_000, 20_000, 40_000]
+    scaling = run_scaling(datasets + [f"synthetic:{n}" for n in synthetic], repeats=3)
+    rows = [bench_dataset(name, args) for name in datasets]
+    report(rows, scaling, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
