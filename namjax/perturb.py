@@ -58,8 +58,9 @@ DEFAULT_LEVELS = np.linspace(0.0, 1.0, 11)
 # the explanation S; keep only S), then the grid levels.
 _ORIGINAL, _FID, _GRID = 0, 1, 3
 
-# Upper bound on (targets × masks × slots) floats per hidden unit in one jitted call.
-_CHUNK_ELEMENTS = 1 << 21
+# Targets per jitted call are limited so that their dense arrays (adjacency, factored first
+# layer, per-mask vectors) hold about this many floats (128 MB in float32).
+_CHUNK_FLOATS = 1 << 25
 _MIN_WIDTH = 32  # smaller subgraphs are padded to this many slots (cheap, fewer compilations)
 _NEVER = np.iinfo(np.int32).max  # rank of padding slots: no interval reaches it
 
@@ -146,36 +147,48 @@ def _gradient_scores(params, adj, deg, p0, valid, *, activation, mode, sizes):
 # ---------------------------------------------------------------------------- packing
 @dataclass(frozen=True, eq=False)
 class _Packed:
-    """One bucket's host-side inputs for the jitted functions."""
+    """One bucket's host-side inputs for the jitted functions; the dense ``(M, M)`` induced
+    adjacencies are built chunk by chunk from the bucket's edge list."""
 
     bucket: Bucket
     pairs: np.ndarray  # (B, M) flat pair index of each slot, -1 on padding
-    adj: np.ndarray  # (B, M, M) float32 raw induced A
+    edges: tuple[np.ndarray, ...]  # (row in bucket, receiver slot, sender slot, raw A weight)
     deg: np.ndarray  # (B, M) float32 global degree in A + I (1 on padding)
     p0: np.ndarray  # (B, M, H) float32 rows of X W1
 
+    def _adjacency(self, start: int, size: int) -> np.ndarray:
+        """``(size, M, M)`` raw induced ``A`` of targets ``start..start+size-1`` (zero-padded)."""
+        row, receiver, sender, weight = self.edges
+        m = self.pairs.shape[1]
+        sel = (row >= start) & (row < start + size)
+        adj = np.zeros((size, m, m), np.float32)
+        adj[row[sel] - start, receiver[sel], sender[sel]] = weight[sel]
+        return adj
+
     def _chunked(self, fn, masks_per_target: int, *arrays: np.ndarray) -> list[np.ndarray]:
-        """Apply ``fn`` to chunks of this bucket's targets (each padded to one size, so a
-        bucket compiles once per call site) and concatenate its outputs along targets."""
+        """Apply ``fn(adj, *arrays)`` to chunks of this bucket's targets (each padded to one
+        size, so a bucket compiles once per call site); concatenate its outputs."""
         n, m = self.pairs.shape
-        size = int(max(1, min(n, _CHUNK_ELEMENTS // (masks_per_target * m))))
+        h, n1 = self.p0.shape[-1], self.bucket.sizes[-2]
+        per_target = m * m + n1 * m * h + masks_per_target * (m + n1 * h)
+        size = int(max(1, min(n, _CHUNK_FLOATS // per_target)))
         outs = []
         for start in range(0, n, size):
             pad = [(0, max(0, start + size - n))]
             chunk = [np.pad(a[start : start + size], pad + [(0, 0)] * (a.ndim - 1)) for a in arrays]
-            outs.append([np.asarray(o) for o in fn(*chunk)])
+            outs.append([np.asarray(o) for o in fn(self._adjacency(start, size), *chunk)])
         return [np.concatenate(parts)[:n] for parts in zip(*outs, strict=True)]
 
     def sweep(self, params, static: dict, ranks, lo, hi) -> np.ndarray:
         """``(B, R, L, C)`` logits for per-slot ``ranks (B, R, M)`` and intervals ``(B, L)``."""
         fn = functools.partial(_sweep_logits, params, sizes=self.bucket.sizes, **static)
-        inputs = (self.adj, self.deg, self.p0, self.bucket.mask, ranks, lo, hi)
+        inputs = (self.deg, self.p0, self.bucket.mask, ranks, lo, hi)
         return self._chunked(lambda *a: (fn(*a),), ranks.shape[1] * lo.shape[1], *inputs)[0]
 
     def gradient_scores(self, params, static: dict) -> list[np.ndarray]:
         """Saliency and structure scores, each ``(B, M)``."""
         fn = functools.partial(_gradient_scores, params, sizes=self.bucket.sizes, **static)
-        return self._chunked(fn, 1, self.adj, self.deg, self.p0, self.bucket.mask)
+        return self._chunked(fn, 1, self.deg, self.p0, self.bucket.mask)
 
     def occlusion_scores(self, params, static: dict) -> np.ndarray:
         """``(B, M)`` drop of the predicted-class logit when each slot alone is deleted."""
@@ -221,7 +234,7 @@ def _coarse_buckets(kh: KHop) -> list[Bucket]:
 
 
 def _pack(graph: Graph, kh: KHop, p_all: np.ndarray) -> list[_Packed]:
-    """Pack the K-hop subgraphs into buckets with dense induced adjacencies."""
+    """Pack the K-hop subgraphs into buckets with their induced edges, degrees and ``X W1`` rows."""
     buckets = _coarse_buckets(kh)
     edges = kh.edges(graph)
     edge_target = np.repeat(np.arange(len(kh.targets)), np.diff(edges.offsets))
@@ -233,15 +246,13 @@ def _pack(graph: Graph, kh: KHop, p_all: np.ndarray) -> list[_Packed]:
     degree = 1.0 + np.asarray(graph.adjacency.sum(axis=1), np.float64).ravel()
     packed = []
     for i, bk in enumerate(buckets):
-        n, m = bk.nodes.shape
+        m = bk.nodes.shape[1]
         sel = np.flatnonzero(where_bucket[edge_target] == i)
-        adj = np.zeros((n, m, m), np.float32)
-        rows = where_row[edge_target[sel]]
-        adj[rows, edges.receivers[sel], edges.senders[sel]] = edges.a_raw[sel]
+        local = (where_row[edge_target[sel]], edges.receivers[sel], edges.senders[sel])
         pairs = np.where(bk.mask, kh.offsets[bk.rows][:, None] + np.arange(m), -1)
         deg = np.where(bk.mask, degree[bk.nodes], 1.0).astype(np.float32)
         p0 = np.where(bk.mask[..., None], p_all[bk.nodes], 0.0).astype(np.float32)
-        packed.append(_Packed(bk, pairs, adj, deg, p0))
+        packed.append(_Packed(bk, pairs, (*local, edges.a_raw[sel]), deg, p0))
     return packed
 
 
