@@ -110,8 +110,8 @@ def assert_complete(att: Attribution) -> None:
 # ---------------------------------------------------------------------------- random graphs
 @st.composite
 def graphs(draw) -> Graph:
-    """Small graphs with isolated nodes, input self-loops, stars, hubs and disconnected parts;
-    some nodes have all-zero features."""
+    """Small graphs with isolated nodes, input self-loops, stars, hubs, disconnected parts and
+    (sometimes) weighted edges; some nodes have all-zero features."""
     n = draw(st.sampled_from([2, 9, 24]))  # few sizes: the oracle compiles once per size
     pairs = st.tuples(st.integers(0, n - 1), st.integers(0, n - 1))
     edges = draw(st.lists(pairs, max_size=3 * n))
@@ -120,8 +120,11 @@ def graphs(draw) -> Graph:
         edges += [(hub, v) for v in range(n) if v % 2 == 0]
     rows = [u for u, v in edges] + [v for u, v in edges]
     cols = [v for u, v in edges] + [u for u, v in edges]
-    adj = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, n))
     rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    weights = np.tile(rng.uniform(0.5, 2.0, len(edges)), 2) if draw(st.booleans()) else 1.0
+    adj = sp.csr_matrix(
+        (np.ones(len(rows), np.float32) * weights, (rows, cols)), shape=(n, n), dtype=np.float32
+    )
     feats = rng.normal(size=(n, 4)).astype(np.float32)
     feats[rng.random(n) < 0.2] = 0.0
     with warnings.catch_warnings():
@@ -149,6 +152,19 @@ def test_activations_match_oracle(karate, activation):
     assert_matches_oracle(att, model, karate)  # contributions and bias term, every activation
     if activation in COMPLETE_ACTIVATIONS:
         assert_complete(att)
+
+
+def test_float64_and_bias_free_models(karate):
+    model = random_model(karate, hidden=(8,), seed=9)
+    att = nam(model, karate, dtype=jnp.float64)  # tests run with x64 enabled
+    assert att.contributions.dtype == np.float64
+    ref, _, _ = oracle(model, karate, att.targets)
+    want = np.transpose(ref, (0, 2, 1))  # (T, N, C)
+    assert np.abs(att.dense() - want).max() <= 1e-9 * np.abs(want).max()
+    cfg = GCNConfig(karate.num_features, karate.num_classes, (8,), bias=False)
+    plain = nam(GCN(cfg, rngs=nnx.Rngs(1)), karate)
+    assert np.all(plain.bias == 0)
+    assert_complete(plain)
 
 
 def test_isolated_targets_get_self_and_bias_only():
