@@ -327,6 +327,56 @@ def _explain_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--out", required=True, help="directory for contributions.parquet and targets.parquet"
     )
+    _job_args(p)
+
+
+def _job_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "batch job",
+        "any of these options runs explain as a chunked job streaming a partitioned Parquet "
+        "dataset to --out (targets/ and contributions/ parts; see README, Batch jobs at scale)",
+    )
+    g.add_argument(
+        "--topk",
+        type=_positive_int,
+        help="keep the k largest |contributions| per "
+        "target and class (plus bias and the sum of the rest)",
+    )
+    g.add_argument("--chunk-targets", type=_positive_int, help="targets per chunk")
+    g.add_argument("--memory-budget", help="size chunks to this estimated peak, e.g. 2GB")
+    g.add_argument("--resume", action="store_true", help="continue the job in --out")
+    g.add_argument("--coordinator", help="HOST:PORT of process 0 (multi-host, jax.distributed)")
+    g.add_argument("--num-processes", type=_positive_int, default=1, help="processes in the job")
+    g.add_argument("--process-id", type=int, default=0, help="this process's id, 0..N-1")
+
+
+def _explain_job(args: argparse.Namespace, model, graph, targets) -> int:
+    from namjax import jobs
+
+    try:
+        budget = None if args.memory_budget is None else jobs.parse_bytes(args.memory_budget)
+        result = jobs.run(
+            model,
+            graph,
+            args.out,
+            targets=targets,
+            classes=args.classes,
+            topk=args.topk,
+            chunk_targets=args.chunk_targets,
+            memory_budget=budget,
+            resume=args.resume,
+            progress=True,
+        )
+    except jobs.JobError as e:
+        raise UserError(str(e)) from None
+    summary = {"dataset": graph.name, **result.summary()}
+    emit(
+        args,
+        summary,
+        f"explained {result.targets} targets of {graph.name} in {len(result.computed)} chunks "
+        f"({len(result.skipped)} already done) in {result.seconds:.1f} s; wrote {args.out}",
+    )
+    return 0
 
 
 def _parse_targets(text: str, graph):
@@ -358,9 +408,21 @@ def _explain(args: argparse.Namespace) -> int:
     from namjax.io import load_model
     from namjax.nam import nam
 
+    if args.coordinator or args.num_processes > 1:  # before any JAX call
+        from namjax.jobs import JobError, initialize_distributed
+
+        if not args.coordinator:
+            raise UserError("--num-processes > 1 needs --coordinator HOST:PORT")
+        try:
+            initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+        except JobError as e:
+            raise UserError(str(e)) from None
     graph = load_dataset(args.dataset, args.data_dir)
     model = load_model(args.model, graph)
     targets = _parse_targets(args.targets, graph)
+    job_flags = (args.topk, args.chunk_targets, args.memory_budget, args.coordinator)
+    if args.resume or any(flag is not None for flag in job_flags):
+        return _explain_job(args, model, graph, targets)
     result = nam(model, graph, targets, classes=args.classes, progress=True)
     out = result.save(args.out)
     stats = result.stats

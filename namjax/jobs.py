@@ -89,11 +89,14 @@ class JobSpec:
 
 @dataclass(frozen=True)
 class JobResult:
-    """What one process did: chunks computed here, chunks skipped as already done, totals."""
+    """What one process did: chunks computed here (with the pairs and wall seconds of each,
+    compilation included), chunks skipped as already done, totals."""
 
     out: Path
     spec: JobSpec
     computed: tuple[int, ...]
+    chunk_pairs: tuple[int, ...]
+    chunk_seconds: tuple[float, ...]
     skipped: tuple[int, ...]
     targets: int
     pairs: int
@@ -113,6 +116,7 @@ class JobResult:
             "targets_per_s": round(self.targets / self.seconds, 1) if self.seconds else None,
             "process": jax.process_index(),
             "processes": jax.process_count(),
+            "devices": jax.local_device_count(),
         }
 
 
@@ -249,16 +253,32 @@ def make_spec(
 def topk_mask(offsets: np.ndarray, contributions: np.ndarray, k: int) -> np.ndarray:
     """``(P, Q)`` bool: the ``k`` largest ``|contributions|`` of each target segment and column.
 
-    ``offsets (T+1,)`` delimit the targets' rows of ``contributions (P, Q)``; ties keep the
-    earlier row.
+    ``offsets (T+1,)`` delimit the targets' rows of ``contributions (P, Q)``; among equal values
+    at the cut the earlier rows are kept. Segments of at most ``k`` rows are kept whole. For the
+    others one integer sort per column on ``(segment, -|c|)`` packed into 64 bits finds each
+    segment's k-th largest ``|c|``; the rows above it are kept, and the earliest of the rows equal
+    to it fill the remaining places.
     """
     p, q = contributions.shape
-    seg = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-    keep = np.zeros((p, q), bool)
+    sizes = np.diff(offsets)
+    keep = np.ones((p, q), bool)
+    long = np.flatnonzero(sizes > k)  # segments that need ranking
+    if long.size == 0:
+        return keep
+    lengths = sizes[long]
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])  # of each segment within rows
+    block = np.repeat(np.arange(len(long)), lengths)
+    rows = np.repeat(offsets[long] - starts, lengths) + np.arange(lengths.sum())
+    high = block.astype(np.uint64) << np.uint64(32)
     for j in range(q):
-        order = np.lexsort((-np.abs(contributions[:, j]), seg))  # by target, then |c| desc
-        rank = np.arange(p) - offsets[seg[order]]
-        keep[order[rank < k], j] = True
+        a = np.abs(contributions[rows, j].astype(np.float32))
+        # non-negative float32 bit patterns sort like the values; complemented: largest first
+        order = np.argsort(high | (np.uint32(0xFFFFFFFF) - a.view(np.uint32)))
+        kth = a[order[starts + k - 1]][block]  # each row's segment's k-th largest |c|
+        above, equal = a > kth, a == kth
+        room = k - np.add.reduceat(above, starts)[block]
+        equal_rank = np.cumsum(equal) - np.repeat(np.cumsum(equal)[starts] - equal[starts], lengths)
+        keep[rows, j] = above | (equal & (equal_rank <= room))
     return keep
 
 
@@ -375,9 +395,13 @@ def initialize_distributed(coordinator: str, num_processes: int, process_id: int
     if not 0 <= process_id < num_processes:
         raise JobError(f"process id must be in 0..{num_processes - 1}, got {process_id}")
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(
-        coordinator_address=coordinator, num_processes=num_processes, process_id=process_id
-    )
+    try:
+        jax.distributed.initialize(
+            coordinator_address=coordinator, num_processes=num_processes, process_id=process_id
+        )
+    except Exception as e:  # XLA's errors are multi-line; keep the first
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise JobError(f"cannot join the job at {coordinator}: {first}") from None
 
 
 # ---------------------------------------------------------------------- devices
@@ -440,7 +464,9 @@ class ShardedExplainer:
             offsets=kh.offsets,
             sources=kh.nodes,
             hops=kh.hops,
-            contributions=np.take_along_axis(full, slots[kh.pair_target], axis=1),
+            contributions=full
+            if self.classes == "all"
+            else np.take_along_axis(full, slots[kh.pair_target], axis=1),
             classes=slots.astype(np.int64),
             logits=np.take_along_axis(logits, slots, axis=1),
             bias=np.take_along_axis(bias, slots, axis=1),
@@ -498,17 +524,20 @@ def run(
     if explain is None:
         explain = ShardedExplainer(model, graph, classes=classes)
     bar = _progress(sum(spec.bounds[i + 1] - spec.bounds[i] for i in todo), progress)
-    pairs = rows = 0
+    rows, chunk_pairs, chunk_seconds = 0, [], []
     for i in todo:
+        t0 = time.perf_counter()
         attr = explain(targets[spec.bounds[i] : spec.bounds[i + 1]])
         tables = chunk_tables(attr, topk)
         for table, data in zip(TABLES, tables, strict=True):
             write_atomic(out / table / part_name(i), data)
-        pairs += len(attr.sources)
         rows += tables[1].num_rows
+        chunk_pairs.append(len(attr.sources))
+        chunk_seconds.append(time.perf_counter() - t0)
         if bar is not None:
             bar.update(len(attr.targets))
-            bar.set_postfix(pairs_per_s=f"{pairs / bar.format_dict['elapsed']:.3g}", refresh=False)
+            rate = sum(chunk_pairs) / bar.format_dict["elapsed"]
+            bar.set_postfix(pairs_per_s=f"{rate:.3g}", refresh=False)
     if bar is not None:
         bar.close()
     _barrier("namjax-job-computed")
@@ -518,9 +547,11 @@ def run(
         out=out,
         spec=spec,
         computed=tuple(todo),
+        chunk_pairs=tuple(chunk_pairs),
+        chunk_seconds=tuple(chunk_seconds),
         skipped=tuple(i for i in mine if i in done),
         targets=sum(spec.bounds[i + 1] - spec.bounds[i] for i in todo),
-        pairs=pairs,
+        pairs=sum(chunk_pairs),
         rows=rows,
         seconds=time.perf_counter() - start,
     )

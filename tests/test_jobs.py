@@ -23,26 +23,14 @@ from namjax.subgraph import khop
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# A job run in a fresh interpreter: optional jax.distributed, then jobs.run on Cora.
-WORKER = """
-import json, sys
-from namjax import jobs
-args = json.loads(sys.argv[1])
-if args.get("coordinator"):
-    jobs.initialize_distributed(args["coordinator"], 2, args["process_id"])
-import jax
-from namjax.datasets import load_dataset
-from namjax.io import load_model
-graph = load_dataset("cora", args["data_dir"])
-model = load_model(args["model"], graph)
-result = jobs.run(model, graph, args["out"], chunk_targets=args["chunk"], resume=True)
-print(json.dumps({"devices": jax.local_device_count(), "computed": list(result.computed)}))
-"""
 
-
-def worker(args: dict, env: dict | None = None) -> subprocess.Popen:
+def worker(args: dict, *flags: str, env: dict | None = None) -> subprocess.Popen:
+    """A real ``namjax explain`` batch job on Cora in a fresh interpreter."""
+    cmd = [sys.executable, "-m", "namjax.cli", "explain", "--dataset", "cora", "--json"]
+    cmd += ["--model", args["model"], "--data-dir", args["data_dir"], "--out", args["out"]]
+    cmd += ["--chunk-targets", str(args["chunk"]), "--resume", *flags]
     return subprocess.Popen(
-        [sys.executable, "-c", WORKER, json.dumps(args)],
+        cmd,
         cwd=ROOT,
         env={**os.environ, "JAX_PLATFORMS": "cpu", **(env or {})},
         stdout=subprocess.PIPE,
@@ -277,7 +265,7 @@ def test_four_devices_equal_one(saved_model, data_dir, reference, tmp_path):
         "chunk": 500,
     }
     env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
-    report = finish(worker(args, env))
+    report = finish(worker(args, env=env))
     assert report["devices"] == 4
     assert_same_dataset(tmp_path / "j", reference, rtol=1e-6)
 
@@ -293,9 +281,8 @@ def test_two_processes_under_jax_distributed(saved_model, data_dir, reference, t
         "out": str(tmp_path / "j"),
         "chunk": 300,
     }
-    procs = [
-        worker({**base, "coordinator": f"127.0.0.1:{port}", "process_id": i}) for i in range(2)
-    ]
+    flags = ("--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id")
+    procs = [worker(base, *flags, str(i)) for i in range(2)]
     try:
         reports = [finish(p) for p in procs]
     finally:
@@ -303,8 +290,26 @@ def test_two_processes_under_jax_distributed(saved_model, data_dir, reference, t
             if p.poll() is None:
                 p.kill()
     chunks = -(-2708 // 300)
-    for i, report in enumerate(reports):
-        assert report["computed"] == list(range(i, chunks, 2))
+    for i, report in enumerate(reports):  # process i computes the chunks i, i + 2, ...
+        assert (report["process"], report["processes"]) == (i, 2)
+        assert report["computed"] == len(range(i, chunks, 2))
     assert_same_dataset(tmp_path / "j", reference)
     manifest = json.loads((tmp_path / "j" / jobs.SUCCESS_FILE).read_text())
     assert manifest["rows"]["contributions"] == reference.contributions.size
+
+
+def test_cli_job_errors_are_one_line(saved_model, data_dir, tmp_path, capsys):
+    from namjax.cli import main
+
+    base = ["explain", "--model", saved_model, "--dataset", "cora", "--data-dir", str(data_dir)]
+    base += ["--out", str(tmp_path / "j"), "--targets", "0,1,2", "--json"]
+    assert main([*base, "--topk", "3"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (summary["targets"], summary["computed"], summary["skipped"]) == (3, 1, 0)
+    assert main([*base, "--topk", "4", "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"namjax explain: error: cannot resume: {tmp_path / 'j'} holds a job with other topk"
+    ]
+    assert main([*base, "--memory-budget", "0GB", "--out", str(tmp_path / "k")]) == 2
+    assert "memory size must be positive" in capsys.readouterr().err
