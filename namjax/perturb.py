@@ -306,36 +306,9 @@ def _random_scores(kh: KHop, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).random(kh.num_pairs)
 
 
-# ---------------------------------------------------------------------------- the experiment
-def deletion_curves(
-    model: GCN,
-    graph: Graph,
-    targets=None,
-    *,
-    levels=DEFAULT_LEVELS,
-    mode: str = "remove",
-    rankings: tuple[str, ...] = tuple(RANKINGS),
-    seeds: int = 5,
-    sparsity: float = 0.8,
-    attribution=None,
-) -> Perturbation:
-    """Run the deletion experiment for every target, ranking and level at once.
-
-    Args:
-        model: a trained GCN (evaluated deterministically).
-        graph: the graph it was trained on.
-        targets: ``(T,)`` central node ids; default the test nodes.
-        levels: ``(L,)`` increasing fractions ``p`` in ``[0, 1]`` of the K-hop neighbours to
-            delete (``round(p · n)``, halves rounded up).
-        mode: ``"remove"`` (drop nodes and edges, renormalise ``Â``) or ``"zero"`` (zero the
-            deleted nodes' features).
-        rankings: names from :data:`RANKINGS`; ``"random"`` gives one curve per seed.
-        seeds: number of random orders (seeds ``0..seeds-1``).
-        sparsity: fidelity is measured for the explanation ``S`` made of the top
-            ``round((1 - sparsity) · n)`` neighbours of each ranking.
-        attribution: a precomputed :class:`namjax.nam.Attribution` for ``targets`` holding
-            their predicted classes; computed with :func:`namjax.nam.nam` when omitted.
-    """
+def _checked(model, graph, targets, levels, mode, rankings, seeds, sparsity):
+    """Validate :func:`deletion_curves`' arguments (one-line :class:`GraphError` otherwise);
+    returns the target ids, the levels as floats and the rankings as a tuple."""
     if mode not in MODES:
         raise GraphError(f"unknown deletion mode {mode!r}; choose from {', '.join(MODES)}")
     rankings = tuple(rankings)
@@ -370,6 +343,42 @@ def deletion_curves(
             if not targets.size
             else f"target {uniq[counts > 1][0]} is listed more than once"
         )
+    return targets, levels, rankings
+
+
+# ---------------------------------------------------------------------------- the experiment
+def deletion_curves(
+    model: GCN,
+    graph: Graph,
+    targets=None,
+    *,
+    levels=DEFAULT_LEVELS,
+    mode: str = "remove",
+    rankings: tuple[str, ...] = tuple(RANKINGS),
+    seeds: int = 5,
+    sparsity: float = 0.8,
+    attribution=None,
+) -> Perturbation:
+    """Run the deletion experiment for every target, ranking and level at once.
+
+    Args:
+        model: a trained GCN (evaluated deterministically).
+        graph: the graph it was trained on.
+        targets: ``(T,)`` central node ids; default the test nodes.
+        levels: ``(L,)`` increasing fractions ``p`` in ``[0, 1]`` of the K-hop neighbours to
+            delete (``round(p · n)``, halves rounded up).
+        mode: ``"remove"`` (drop nodes and edges, renormalise ``Â``) or ``"zero"`` (zero the
+            deleted nodes' features).
+        rankings: names from :data:`RANKINGS`; ``"random"`` gives one curve per seed.
+        seeds: number of random orders (seeds ``0..seeds-1``).
+        sparsity: fidelity is measured for the explanation ``S`` made of the top
+            ``round((1 - sparsity) · n)`` neighbours of each ranking.
+        attribution: a precomputed :class:`namjax.nam.Attribution` for ``targets`` holding
+            their predicted classes; computed with :func:`namjax.nam.nam` when omitted.
+    """
+    targets, levels, rankings = _checked(
+        model, graph, targets, levels, mode, rankings, seeds, sparsity
+    )
     params = gcn_params(model)
     activation = model.config.activation
     kh = khop(graph, targets, model.config.depth)
