@@ -320,7 +320,7 @@ def _checked(model, graph, targets, levels, mode, rankings, seeds, sparsity):
     if "random" in rankings and seeds < 1:
         raise GraphError(f"the random ranking needs seeds >= 1, got {seeds}")
     levels = np.asarray(levels, np.float64)
-    if levels.ndim != 1 or not levels.size or levels.min() < 0 or levels.max() > 1:
+    if levels.ndim != 1 or not levels.size or not np.all((levels >= 0) & (levels <= 1)):
         raise GraphError("levels must be a non-empty 1-D list of fractions in [0, 1]")
     if np.any(np.diff(levels) <= 0):
         raise GraphError("levels must be strictly increasing")

@@ -313,6 +313,7 @@ def test_bad_arguments_raise_one_line_errors(karate, karate_model, cora):
         ({"mode": "drop"}, "unknown deletion mode"),
         ({"rankings": ("nam", "bogus")}, "rankings must be"),
         ({"levels": [0.0, 1.5]}, "fractions in [0, 1]"),
+        ({"levels": [0.0, float("nan")]}, "fractions in [0, 1]"),
         ({"levels": [0.5, 0.2]}, "strictly increasing"),
         ({"sparsity": 2.0}, "sparsity"),
         ({"seeds": 0}, "seeds >= 1"),
