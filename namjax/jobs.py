@@ -122,7 +122,7 @@ class JobResult:
 
 # ---------------------------------------------------------------------- planning
 def khop_walks(graph: Graph, depth: int) -> np.ndarray:
-    """``(N,)`` number of walks of length ``<= depth`` in ``A + I`` from each node.
+    """``(N,)`` number of ``depth``-step walks in ``A + I`` from each node (its K-hop paths).
 
     An upper bound on the size of each node's ``depth``-hop neighbourhood (the number of
     (target, source) pairs), computed with ``depth`` sparse mat-vecs.
