@@ -137,18 +137,18 @@ def autodiff_runner(model: GCN, graph: Graph, per_batch: int = 2):
     def contributions(x, a, c):
         return (jax.vmap(jax.grad(logit), in_axes=(None, 0, 0))(x, a, c) * x).sum(-1)
 
-    def batch(targets):
-        a = np.repeat(targets, num_c)
-        c = np.tile(np.arange(num_c), len(targets))
+    def batch(targets):  # always per_batch targets (one compiled shape): pad, then drop
+        padded = np.resize(targets, per_batch)
+        a = np.repeat(padded, num_c)
+        c = np.tile(np.arange(num_c), per_batch)
         out = contributions(dg.features, a, c).block_until_ready()
-        return np.asarray(out, np.float64).reshape(len(targets), num_c, -1)
+        return np.asarray(out, np.float64).reshape(per_batch, num_c, -1)[: len(targets)]
 
     def run(targets):
         return np.concatenate(
             [batch(targets[i : i + per_batch]) for i in range(0, len(targets), per_batch)]
         )
 
-    batch(np.zeros(per_batch, np.int64))  # compile the full batch shape
     return run
 
 
