@@ -411,7 +411,8 @@ class ShardedExplainer:
     The model's global pass runs once. Each call cuts its targets into one contiguous piece per
     device (balanced by pair count), plans every piece (:func:`namjax.nam.plan_chunk`), pads
     them to one shape and runs :func:`namjax.nam.explain_chunk` vmapped over a leading device
-    axis that is sharded over a ``jax.sharding.Mesh``. The compiled shape only grows, so chunks
+    axis that is sharded over a ``jax.sharding.Mesh`` (``jax.shard_map``: every device computes
+    its own piece, no communication). The compiled shape only grows, so chunks
     of similar cost reuse one compilation.
 
     Args:
@@ -431,8 +432,14 @@ class ShardedExplainer:
         params, p, sig, logits, bias, _ = nam._global_pass(model, graph, jnp.float32)
         self.logits, self.bias = np.asarray(logits), np.asarray(bias)
         self.state = jax.device_put((params, p, sig), replicated)
+        # each device runs the engine on its own piece (a leading axis of length 1 here)
         self.fn = jax.jit(
-            jax.vmap(nam.explain_chunk, in_axes=(None, None, None, 0)), out_shardings=self.split
+            jax.shard_map(
+                jax.vmap(nam.explain_chunk, in_axes=(None, None, None, 0)),
+                mesh=mesh,
+                in_specs=(PartitionSpec(), PartitionSpec(), PartitionSpec(), self.split.spec),
+                out_specs=self.split.spec,
+            )
         )
         self.shape: tuple[int, ...] | None = None
 
