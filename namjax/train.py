@@ -1,15 +1,16 @@
 """Training a :class:`~namjax.model.GCN` the way Kipf & Welling did.
 
-Adam (lr 0.01), L2 penalty ``weight_decay * ||W1||² / 2`` on the first layer's kernel, dropout,
-up to 200 epochs, and their early-stopping rule: after epoch ``t > patience``, stop when the
+Adam (lr 0.01), L2 penalty ``weight_decay * ||θ1||² / 2`` on the first layer's parameters,
+dropout, up to 200 epochs, and their early-stopping rule: after epoch ``t > patience``, stop when the
 validation loss exceeds the mean of the previous ``patience`` validation losses. Validation loss
 is measured in evaluation mode after each update and, as in their code, includes the L2 term.
 The final parameters (not the best ones) are kept.
 
-The whole loop runs on the device: one epoch is one step of a ``jax.lax.while_loop`` over a pure
-``(graphdef, state)`` split of the model, so 200 epochs are one jitted call (a few calls of
-``chunk`` epochs when a progress bar is shown). The early-stopping test happens inside the loop,
-so the result is the same with or without progress display.
+The whole loop runs on the device: the model's ``nnx.Param`` state is taken out as a plain dict
+pytree, and one epoch (update, evaluation pass, early-stopping test) is one step of a jitted
+``jax.lax.while_loop``, so 200 epochs are one call (calls of 10 epochs under a progress bar, with
+the same result). Learning rate, weight decay and patience are device inputs, so one compiled
+loop per architecture serves every seed and setting.
 """
 
 from __future__ import annotations
@@ -97,12 +98,12 @@ def train(
         patience=jnp.int32(patience),
     )
     run = _runner(config)
-    carry = (
-        params,
-        _ADAM.init(params),
-        jnp.zeros((), jnp.int32),
-        jnp.zeros((), jnp.bool_),
-        {k: jnp.full((epochs,), jnp.nan, jnp.float32) for k in HISTORY_KEYS},
+    carry = _Carry(
+        params=params,
+        opt_state=_ADAM.init(params),
+        epoch=jnp.zeros((), jnp.int32),
+        stopped=jnp.zeros((), jnp.bool_),
+        history={k: jnp.full((epochs,), jnp.nan, jnp.float32) for k in HISTORY_KEYS},
     )
     chunk = 10 if progress else epochs
     bar = _progress_bar(epochs, graph.name) if progress else None
@@ -110,18 +111,18 @@ def train(
     while done < epochs:
         limit = jnp.int32(min(done + chunk, epochs))
         carry = run(carry, inputs, limit)
-        epoch, stopped = int(carry[2]), bool(carry[3])
+        epoch, stopped = int(carry.epoch), bool(carry.stopped)
         if bar is not None:
             bar.update(epoch - done)
-            bar.set_postfix(val_loss=f"{float(carry[4]['val_loss'][epoch - 1]):.4f}")
+            bar.set_postfix(val_loss=f"{float(carry.history['val_loss'][epoch - 1]):.4f}")
         done = epoch
         if stopped:
             break
     if bar is not None:
         bar.close()
-    nnx.replace_by_pure_dict(params_state, carry[0])
+    nnx.replace_by_pure_dict(params_state, carry.params)
     nnx.update(model, params_state)
-    history = {k: np.asarray(v[:done]) for k, v in carry[4].items()}
+    history = {k: np.asarray(v[:done]) for k, v in carry.history.items()}
     logits = predict(model, graph)
     seconds = time.perf_counter() - start
     return TrainResult(
@@ -213,6 +214,16 @@ class _Inputs(NamedTuple):
     patience: jax.Array  # int32; 0 disables early stopping
 
 
+class _Carry(NamedTuple):
+    """The loop state."""
+
+    params: dict  # {"layers": {i: {"kernel": (F_in, F_out), "bias": (F_out,)}}}
+    opt_state: optax.OptState
+    epoch: jax.Array  # int32, epochs done
+    stopped: jax.Array  # bool, early stopping fired
+    history: dict[str, jax.Array]  # HISTORY_KEYS -> (epochs,) float32, nan beyond `epoch`
+
+
 _ADAM = optax.scale_by_adam()  # Adam's direction; the learning rate is applied by the loop
 
 
@@ -237,7 +248,7 @@ def _runner(config: GCNConfig):
 
     grad_fn = jax.value_and_grad(objective)
 
-    def epoch_step(carry, inp: _Inputs):
+    def epoch_step(carry: _Carry, inp: _Inputs) -> _Carry:
         params, opt_state, epoch, _, hist = carry
         train_loss, grads = grad_fn(params, inp, jax.random.fold_in(inp.dropout_key, epoch))
         direction, opt_state = _ADAM.update(grads, opt_state)
@@ -256,12 +267,12 @@ def _runner(config: GCNConfig):
         window = (idx >= epoch - inp.patience) & (idx < epoch)
         previous = jnp.sum(jnp.where(window, hist["val_loss"], 0.0)) / inp.patience
         stop = (inp.patience > 0) & (epoch > inp.patience) & (val_loss > previous)
-        return params, opt_state, epoch + 1, stop, hist
+        return _Carry(params, opt_state, epoch + 1, stop, hist)
 
     @jax.jit
-    def run(carry, inputs: _Inputs, limit):
+    def run(carry: _Carry, inputs: _Inputs, limit: jax.Array) -> _Carry:
         return jax.lax.while_loop(
-            lambda c: (c[2] < limit) & ~c[3], lambda c: epoch_step(c, inputs), carry
+            lambda c: (c.epoch < limit) & ~c.stopped, lambda c: epoch_step(c, inputs), carry
         )
 
     return run
