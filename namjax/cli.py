@@ -325,6 +325,13 @@ def _explain_args(p: argparse.ArgumentParser) -> None:
         help="explain every class (default) or only each target's predicted class",
     )
     p.add_argument(
+        "--engine",
+        choices=("pairs", "subgraph"),
+        default="pairs",
+        help="pairs: shared forward mode over (node, source) pairs (default, fastest); "
+        "subgraph: per-target reverse mode vmapped over K-hop subgraphs (cross-check)",
+    )
+    p.add_argument(
         "--out", required=True, help="directory for contributions.parquet and targets.parquet"
     )
     _job_args(p)
@@ -422,8 +429,10 @@ def _explain(args: argparse.Namespace) -> int:
     targets = _parse_targets(args.targets, graph)
     job_flags = (args.topk, args.chunk_targets, args.memory_budget, args.coordinator)
     if args.resume or any(flag is not None for flag in job_flags):
+        if args.engine != "pairs":
+            raise UserError("batch jobs (--topk, --chunk-targets, ...) run the pairs engine only")
         return _explain_job(args, model, graph, targets)
-    result = nam(model, graph, targets, classes=args.classes, progress=True)
+    result = nam(model, graph, targets, args.classes, engine=args.engine, progress=True)
     out = result.save(args.out)
     stats = result.stats
     summary = {

@@ -26,6 +26,10 @@ How the engine computes it, for all targets and all classes at once:
   power of two) so a call compiles one function, reused across calls and models of equal
   shapes; targets are split into chunks by a device memory budget.
 
+``engine="subgraph"`` (:mod:`namjax.nam_subgraph`) computes the same contributions the other way
+round: per-target reverse mode on each padded K-hop subgraph, vmapped over size buckets. It
+shares the global pass, class slots, compile cache and result assembly with this engine.
+
 Bias term: ``B[a,c] = Σ_l Σ_u ⟨∂Z[a,c]/∂z_l[u], b_l⟩``. For ReLU, leaky ReLU and identity
 activations the network is positively homogeneous in ``(P, b)`` at fixed activation pattern, so
 ``Σ_φ C(φ→a,c) + B[a,c] = Z_K[a,c]`` exactly (completeness). For tanh and ELU the
@@ -48,7 +52,7 @@ import pyarrow.parquet as pq
 
 from namjax.graph import Graph, GraphError
 from namjax.model import ACTIVATIONS, GCN, GCNParams, device_graph, gcn_params, propagate
-from namjax.subgraph import KHop, khop, next_pow2, reach
+from namjax.subgraph import KHop, khop, reach, round_up
 
 COMPLETE_ACTIVATIONS = frozenset({"relu", "leaky_relu", "identity"})
 """Activations for which contributions + bias sum exactly to the logit."""
@@ -279,7 +283,7 @@ def _forward_traced(params, dg, *, activation):
     return forward(params, dg, activation)
 
 
-TRACES = {"forward": 0, "chunk": 0}
+TRACES = {"forward": 0, "chunk": 0, "subgraph": 0}
 """How often each device function was traced (for tests: a warm call traces nothing)."""
 
 _explain_jit = jax.jit(explain_chunk)
@@ -356,10 +360,7 @@ def _round_up(x: int) -> int:
     """Round a level or edge count up to a compiled size: at least ``MIN_SLOTS`` (so small
     calls, e.g. one target at a time, share one compiled function), else one of 8 steps per
     power of two (padding waste <= 12.5%)."""
-    if x <= MIN_SLOTS:
-        return MIN_SLOTS
-    step = int(next_pow2(x)) // 8
-    return -(-x // step) * step
+    return MIN_SLOTS if x <= MIN_SLOTS else round_up(x)
 
 
 def plan_chunk(graph: Graph, kh: KHop) -> Chunk:
@@ -454,6 +455,7 @@ def nam(
     targets=None,
     classes: str | int = "all",
     *,
+    engine: str = "pairs",
     chunk_budget_bytes: int = DEFAULT_CHUNK_BUDGET,
     dtype=jnp.float32,
     progress: bool = False,
@@ -465,6 +467,9 @@ def nam(
         graph: the graph the model runs on (same feature width).
         targets: node ids ``(T,)`` (unique), default all nodes.
         classes: ``"all"`` (Q = C slots), ``"predicted"``, ``"true"`` or a class id (Q = 1).
+        engine: ``"pairs"`` (forward mode over shared (node, source) pair levels, the default)
+            or ``"subgraph"`` (per-target reverse mode vmapped over padded K-hop subgraphs,
+            :mod:`namjax.nam_subgraph`). Both give the same contributions.
         chunk_budget_bytes: approximate device memory budget per chunk of targets.
         dtype: compute dtype (float32 by default).
         progress: show a tqdm bar over chunks on stderr.
@@ -473,10 +478,13 @@ def nam(
         an :class:`Attribution`; its ``stats`` hold the phase timings in seconds
         (``extract_s`` host planning, ``forward_s`` global pass, ``compile_s``, ``device_s``,
         ``total_s``), ``compiled`` (new compilations), ``chunks``, ``pairs``, ``edges``
-        (pair edges over all levels) and ``padding_overhead`` (padded / real slots).
+        (pair edges over all levels, or subgraph edges) and ``padding_overhead`` (padded /
+        real slots); the subgraph engine adds ``buckets`` and ``edge_padding_overhead``.
     """
     t_start = time.perf_counter()
     cfg = model.config
+    if engine not in ENGINES:
+        raise GraphError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if graph.num_features != cfg.in_features:
         raise GraphError(
             f"the model expects {cfg.in_features} features per node but {graph.name} has "
@@ -491,38 +499,23 @@ def nam(
     if (counts > 1).any():
         raise GraphError(f"target {uniq[counts > 1][0]} is listed more than once")
     k = cfg.depth
-    kh = khop(graph, targets, k)
-    ranges = split_targets(kh, cfg.sizes[1:], chunk_budget_bytes)
-    plans = [plan_chunk(graph, kh.rows(a, b)) for a, b in ranges]
-    shape = tuple(_round_up(max(x)) for x in zip(*(c.shape for c in plans), strict=True))
-    chunks = [c.padded(shape) for c in plans]
-    real = sum(sum(c.shape) for c in plans)
-    stats = {
-        "chunks": len(chunks),
-        "pairs": kh.num_pairs,
-        "edges": sum(sum(c.shape[k + 1 :]) for c in plans),
-        "padding_overhead": sum(shape) * len(chunks) / real,
-        "extract_s": time.perf_counter() - t_start,
-    }
 
     t0 = time.perf_counter()
     params, p, sig, logits_all, bias_all, compile_s = _global_pass(model, graph, dtype)
     logits, bias = np.asarray(logits_all)[targets], np.asarray(bias_all)[targets]
-    stats["forward_s"] = time.perf_counter() - t0 - compile_s
+    forward_s = time.perf_counter() - t0 - compile_s
     labels = graph.labels[targets].astype(np.int64)
     slots = _class_slots(classes, logits, labels, targets)  # bad classes fail before the work
-    fn, secs = _compiled(_explain_jit, {}, params, p, sig, chunks[0])
-    stats["compile_s"] = compile_s + secs
-    stats["compiled"] = int(compile_s > 0) + int(secs > 0)
 
     t0 = time.perf_counter()
-    results = [fn(params, p, sig, c) for c in chunks]  # dispatched asynchronously
-    parts = [
-        np.asarray(res)[: kh.offsets[b] - kh.offsets[a]]
-        for (a, b), res in zip(ranges, _progress(results, progress, len(chunks)), strict=True)
-    ]
-    full = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    stats["device_s"] = time.perf_counter() - t0
+    kh = khop(graph, targets, k)
+    khop_s = time.perf_counter() - t0
+    run = _pairs_engine if engine == "pairs" else _subgraph_engine()
+    full, stats = run(graph, kh, (params, p, sig), chunk_budget_bytes, progress)
+    stats["extract_s"] += khop_s
+    stats["forward_s"] = forward_s
+    stats["compile_s"] += compile_s
+    stats["compiled"] += int(compile_s > 0)
 
     if isinstance(classes, str) and classes == "all":
         contributions = full
@@ -544,6 +537,48 @@ def nam(
         depth=k,
         stats=stats,
     )
+
+
+def _pairs_engine(
+    graph: Graph, kh: KHop, state: tuple, budget: int, progress: bool
+) -> tuple[np.ndarray, dict]:
+    """``(P, C)`` contributions in ``kh``'s pair layout by :func:`explain_chunk`, and stats
+    (``state``: the global pass's ``(params, P, σ')``)."""
+    t0 = time.perf_counter()
+    params, p, sig = state
+    k = kh.depth
+    ranges = split_targets(kh, tuple(w.shape[1] for w, _ in params), budget)
+    plans = [plan_chunk(graph, kh.rows(a, b)) for a, b in ranges]
+    shape = tuple(_round_up(max(x)) for x in zip(*(c.shape for c in plans), strict=True))
+    chunks = [c.padded(shape) for c in plans]
+    real = sum(sum(c.shape) for c in plans)
+    stats = {
+        "chunks": len(chunks),
+        "pairs": kh.num_pairs,
+        "edges": sum(sum(c.shape[k + 1 :]) for c in plans),
+        "padding_overhead": sum(shape) * len(chunks) / real,
+        "extract_s": time.perf_counter() - t0,
+    }
+    fn, secs = _compiled(_explain_jit, {}, params, p, sig, chunks[0])
+    stats["compile_s"], stats["compiled"] = secs, int(secs > 0)
+
+    t0 = time.perf_counter()
+    results = [fn(params, p, sig, c) for c in chunks]  # dispatched asynchronously
+    parts = [
+        np.asarray(res)[: kh.offsets[b] - kh.offsets[a]]
+        for (a, b), res in zip(ranges, _progress(results, progress, len(chunks)), strict=True)
+    ]
+    stats["device_s"] = time.perf_counter() - t0
+    return (parts[0] if len(parts) == 1 else np.concatenate(parts)), stats
+
+
+def _subgraph_engine():
+    from namjax.nam_subgraph import explain_subgraphs  # imports this module
+
+    return explain_subgraphs
+
+
+ENGINES = ("pairs", "subgraph")
 
 
 def _progress(items, enabled: bool, total: int):

@@ -8,7 +8,8 @@ sparse matrix products; there is no Python loop over nodes.
 
 Local edge lists (:meth:`KHop.edges`) carry the *global* ``Â`` weights (a subgraph is never
 renormalised) and the raw ``A`` weights. :func:`bucket` packs targets into a few groups whose
-per-hop prefix sizes are padded to powers of two, so one compiled function serves each group.
+per-hop prefix sizes are padded to powers of two, so one compiled function serves each group;
+:func:`size_buckets` makes fewer, coarser groups by whole subgraph size.
 """
 
 from __future__ import annotations
@@ -242,17 +243,10 @@ def bucket(kh: KHop) -> tuple[list[Bucket], dict]:
     padded = next_pow2(sizes)
     keys, inverse = np.unique(padded, axis=0, return_inverse=True)
     inverse = inverse.ravel()
-    # re-lay each target's slice so nodes within d hops sit in the first n_d slots of its row
-    buckets = []
-    for b in np.argsort(-keys[:, -1], kind="stable"):
-        rows = np.flatnonzero(inverse == b)
-        width = int(keys[b, -1])
-        length = np.diff(kh.offsets)[rows]
-        mask = np.arange(width)[None, :] < length[:, None]
-        flat = (kh.offsets[rows][:, None] + np.arange(width)[None, :])[mask]
-        nodes = np.zeros((len(rows), width), np.int64)
-        nodes[mask] = kh.nodes[flat]
-        buckets.append(Bucket(rows, tuple(int(s) for s in keys[b]), nodes, mask))
+    buckets = [
+        _packed(kh, np.flatnonzero(inverse == b), keys[b])
+        for b in np.argsort(-keys[:, -1], kind="stable")
+    ]
     pairs = kh.num_pairs
     padded_pairs = sum(b.nodes.size for b in buckets)
     largest = int(sizes[:, -1].max(initial=1)) * len(kh.targets)
@@ -264,3 +258,50 @@ def bucket(kh: KHop) -> tuple[list[Bucket], dict]:
         "buckets": len(buckets),
     }
     return buckets, stats
+
+
+def _packed(kh: KHop, rows: np.ndarray, sizes: np.ndarray) -> Bucket:
+    """The targets ``rows`` laid out as one :class:`Bucket` of padded prefix sizes ``sizes``:
+    each target's slice fills the first slots of its row (so nodes within ``d`` hops sit in
+    the first ``n_d`` slots)."""
+    width = int(sizes[-1])
+    length = np.diff(kh.offsets)[rows]
+    mask = np.arange(width)[None, :] < length[:, None]
+    flat = (kh.offsets[rows][:, None] + np.arange(width)[None, :])[mask]
+    nodes = np.zeros((len(rows), width), np.int64)
+    nodes[mask] = kh.nodes[flat]
+    return Bucket(rows, tuple(int(s) for s in sizes), nodes, mask)
+
+
+def round_up(x: int, steps: int = 8) -> int:
+    """``x >= 1`` rounded up to one of ``steps`` evenly spaced sizes per power of two (waste
+    below ``1 / steps`` beyond the first few integers): few distinct padded shapes."""
+    step = max(int(next_pow2(x)) // steps, 1)
+    return -(-int(x) // step) * step
+
+
+def size_buckets(
+    kh: KHop, size: np.ndarray | None = None, min_width: int = 16, min_targets: int = 32
+) -> list[Bucket]:
+    """Few buckets: targets grouped by the power of two of one per-target ``size`` only.
+
+    ``size`` is ``(T,)`` (default: the K-hop node counts; e.g. edge counts when work scales
+    with edges); sizes below ``min_width`` count as ``min_width``. Going from small to large, a group of fewer than ``min_targets`` targets is
+    merged into the next larger one (its padding costs less than a compilation). A bucket's
+    width is its largest subgraph rounded up (:func:`round_up`, at least ``min_width``); its
+    prefix sizes are its members' largest. Returns the buckets, smallest first.
+    """
+    sizes = kh.level_sizes
+    key = next_pow2(np.maximum(sizes[:, -1] if size is None else size, min_width))
+    keys = np.unique(key)
+    buckets, carry = [], np.zeros(0, np.int64)
+    for i, k in enumerate(keys):
+        rows = np.concatenate([carry, np.flatnonzero(key == k)])
+        if len(rows) < min_targets and i < len(keys) - 1:
+            carry = rows
+            continue
+        carry = np.zeros(0, np.int64)
+        prefix = sizes[rows].max(axis=0)
+        prefix[-1] = max(round_up(prefix[-1]), min_width)
+        buckets.append(_packed(kh, np.sort(rows), prefix))
+    return buckets

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from namjax.graph import Graph, GraphError
-from namjax.subgraph import bucket, khop, next_pow2
+from namjax.subgraph import bucket, khop, next_pow2, round_up, size_buckets
 
 
 @st.composite
@@ -116,6 +116,33 @@ def test_bucket_padding_overhead_on_cora(cora):
     _, stats = bucket(kh)
     assert stats["padding_overhead"] < 1.6  # power-of-two buckets
     assert stats["max_padding_overhead"] > 10  # one size for all would waste > 10x
+
+
+def test_size_buckets_merge_small_groups(cora):
+    kh = khop(cora, np.arange(cora.num_nodes), 2)
+    size = np.diff(kh.offsets)
+    buckets = size_buckets(kh, min_width=16, min_targets=400)
+    seen = np.concatenate([b.rows for b in buckets])
+    assert sorted(seen.tolist()) == list(range(cora.num_nodes))
+    groups = np.unique(next_pow2(np.maximum(size, 16)))
+    assert len(buckets) < len(groups)  # the groups of few targets were merged
+    for i, b in enumerate(buckets):
+        assert len(b.rows) >= 400 or i == len(buckets) - 1
+        assert b.nodes.shape[1] == b.sizes[-1] >= max(16, size[b.rows].max())
+        assert (np.asarray(b.sizes) >= kh.level_sizes[b.rows]).all()  # prefixes stay valid
+        assert (b.mask.sum(1) == size[b.rows]).all()
+        np.testing.assert_array_equal(
+            b.nodes[b.mask],
+            kh.nodes[np.concatenate([np.arange(kh.offsets[t], kh.offsets[t + 1]) for t in b.rows])],
+        )
+    assert max(next_pow2(size[b.rows]).max() for b in buckets[:-1]) < next_pow2(size).max()
+
+
+@given(x=st.integers(1, 10**7))
+def test_round_up_is_tight(x):
+    y = round_up(x)
+    assert x <= y < x + max(next_pow2(x) // 8, 1) and round_up(y) == y
+    assert y <= 8 or y * 8 % next_pow2(y) == 0  # one of 8 sizes per power of two
 
 
 def test_bad_targets_raise(karate):

@@ -1,0 +1,148 @@
+"""The per-target subgraph engine (``nam(..., engine="subgraph")``) against the float64 oracle,
+the pairs engine, and its own unbatched per-target function."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_nam import assert_complete, assert_matches_oracle, graphs, random_model
+
+from namjax.graph import Graph, GraphError
+from namjax.nam import TRACES, _global_pass, nam
+from namjax.nam_subgraph import _bucket_jit, explain_one, pack
+from namjax.subgraph import khop
+
+
+def assert_engines_agree(model, graph, **kwargs) -> tuple:
+    """Both engines on the same call; contributions equal to 1e-6 of their largest."""
+    pairs = nam(model, graph, **kwargs)
+    sub = nam(model, graph, engine="subgraph", **kwargs)
+    for name in ("targets", "offsets", "sources", "hops", "classes", "logits", "bias"):
+        np.testing.assert_array_equal(getattr(sub, name), getattr(pairs, name))
+    scale = np.abs(pairs.contributions).max() + 1e-30
+    assert np.abs(sub.contributions - pairs.contributions).max() / scale <= 1e-6
+    return pairs, sub
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
+@given(graph=graphs(), depth=st.sampled_from([1, 2, 3]), seed=st.integers(0, 3))
+def test_random_graphs_match_oracle_and_pairs(graph, depth, seed):
+    model = random_model(graph, hidden=(5, 6)[: depth - 1], seed=seed)
+    _, sub = assert_engines_agree(model, graph)
+    assert np.isfinite(sub.contributions).all()
+    assert_matches_oracle(sub, model, graph)
+    assert_complete(sub)
+
+
+@pytest.mark.slow
+def test_cora_matches_oracle_and_pairs(cora, cora_model):
+    degree = np.diff(cora.adjacency.indptr)
+    rng = np.random.default_rng(1)
+    targets = np.unique(np.r_[degree.argmax(), degree.argmin(), rng.choice(cora.num_nodes, 10)])
+    assert_matches_oracle(nam(cora_model, cora, targets, engine="subgraph"), cora_model, cora)
+    _, sub = assert_engines_agree(cora_model, cora)  # every target and class of Cora
+    assert_complete(sub)
+    assert 1 < sub.stats["buckets"] <= 8 and sub.stats["chunks"] >= sub.stats["buckets"]
+    assert 1.0 <= sub.stats["padding_overhead"] < 4.0
+    assert 1.0 <= sub.stats["edge_padding_overhead"] < 4.0
+
+
+def test_vmapped_bucket_equals_one_target_at_a_time(karate):
+    model = random_model(karate, hidden=(6, 5), seed=11)
+    params, p, sig, *_ = _global_pass(model, karate, np.float32)
+    kh = khop(karate, np.arange(karate.num_nodes), 3)
+    packed, _ = pack(karate, kh, np.float32)
+    one = jax.jit(explain_one)
+    for bk, (nodes, senders, receivers, weights) in packed:
+        batched = np.asarray(_bucket_jit(params, p, sig, nodes, senders, receivers, weights))
+        for row, ids in enumerate(nodes):
+            single = one(
+                params,
+                p[ids],
+                tuple(s[ids] for s in sig),
+                senders[row],
+                receivers[row],
+                weights[row],
+            )
+            np.testing.assert_allclose(batched[row], single, rtol=1e-6, atol=1e-7)
+            padding = ~bk.mask[row]
+            assert np.all(batched[row][padding] == 0.0)
+
+
+def test_chunking_and_order_change_nothing(karate):
+    model = random_model(karate, hidden=(8, 8), seed=3)
+    whole = nam(model, karate, engine="subgraph")
+    single = nam(model, karate, engine="subgraph", chunk_budget_bytes=1)  # one target a call
+    assert single.stats["chunks"] == karate.num_nodes
+    order = np.random.default_rng(0).permutation(karate.num_nodes)
+    permuted = nam(model, karate, targets=order, engine="subgraph")
+    for node in range(karate.num_nodes):
+        ref = whole.for_target(node)
+        for other in (single, permuted):
+            got = other.for_target(node)
+            np.testing.assert_array_equal(got[0], ref[0])
+            np.testing.assert_allclose(got[2], ref[2], rtol=1e-6, atol=1e-7)
+
+
+def test_second_call_compiles_nothing(karate):
+    model = random_model(karate, hidden=(8,), seed=4)
+    first = nam(model, karate, engine="subgraph")
+    traces = dict(TRACES)
+    again = nam(model, karate, engine="subgraph")
+    other = nam(random_model(karate, hidden=(8,), seed=5), karate, engine="subgraph")
+    assert TRACES == traces
+    assert again.stats["compiled"] == 0 and other.stats["compiled"] == 0
+    assert first.stats["compile_s"] >= again.stats["compile_s"] == 0.0
+    assert not np.allclose(other.contributions, first.contributions)
+
+
+def test_isolated_targets_and_classes():
+    adj = sp.csr_matrix(([1.0, 1.0], ([0, 1], [1, 0])), shape=(4, 4), dtype=np.float32)
+    feats = np.array([[1, 2], [3, 4], [0, 0], [5, 6]], np.float32)  # node 2: no features
+    graph = Graph.from_scipy(adj, feats, np.array([0, 1, 0, 1]))
+    model = random_model(graph, hidden=(4,))
+    att = nam(model, graph, targets=[2, 3, 0], engine="subgraph")
+    for node in (2, 3):
+        sources, hops, contrib = att.for_target(node)
+        assert sources.tolist() == [node] and hops.tolist() == [0]
+        assert np.isfinite(contrib).all()
+    assert np.all(att.for_target(2)[2] == 0.0)
+    np.testing.assert_allclose(att.bias[0], att.logits[0], rtol=1e-6)
+    assert_matches_oracle(att, model, graph)
+    assert_complete(att)
+    assert_engines_agree(model, graph, targets=[2, 3, 0], classes="predicted")
+
+
+def test_unknown_engine_is_one_clear_error(karate):
+    with pytest.raises(GraphError, match="engine must be one of pairs, subgraph"):
+        nam(random_model(karate, hidden=(4,)), karate, engine="dense")
+
+
+def test_cli_explain_engine(karate, tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    from namjax.cli import main
+    from namjax.io import save_model
+
+    model = random_model(karate, hidden=(8,), seed=8)
+    save_model(model, karate, tmp_path / "model")
+    argv = ["explain", "--model", str(tmp_path / "model"), "--dataset", "karate"]
+    for engine in ("pairs", "subgraph"):
+        assert main([*argv, "--engine", engine, "--out", str(tmp_path / engine)]) == 0
+    got, want = (
+        pq.read_table(tmp_path / e / "contributions.parquet")["contribution"].to_numpy()
+        for e in ("subgraph", "pairs")
+    )
+    assert np.abs(got - want).max() <= 1e-6 * np.abs(want).max()
+    assert main([*argv, "--engine", "subgraph", "--topk", "3", "--out", str(tmp_path / "j")]) == 2
+    assert "pairs engine only" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--engine", "dense", "--out", str(tmp_path / "x")])
+    assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
