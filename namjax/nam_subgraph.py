@@ -5,8 +5,8 @@
 
 * The host extracts every target's K-hop subgraph (:func:`namjax.subgraph.khop`, target at
   local index 0) with its local edges and their *global* ``Â[receiver, sender]`` weights
-  (:meth:`namjax.subgraph.KHop.edges`), keeping only edges into nodes within K-1 hops: the
-  others never lie on a walk of length K that ends at the target.
+  (:meth:`namjax.subgraph.KHop.edges`), only those into nodes within K-1 hops: the others
+  never lie on a walk of length K that ends at the target.
 * :func:`explain_one` runs reverse mode for all C classes at once on one padded subgraph:
   ``Y_K[u] = Â[a, u] I_C`` is the logits' derivative with respect to layer K's propagated
   input, and ``Y_{l-1}[u] = Σ_v Â[v, u] ((Y_l[v] W_l^T) ⊙ σ'(z_{l-1}[v]))`` is one segment sum
@@ -96,12 +96,11 @@ MIN_WIDTH = 32  # smaller subgraphs (edges, nodes) share one bucket: cheaper tha
 def pack(graph: Graph, kh: KHop, dtype) -> tuple[list[tuple[Bucket, tuple]], int]:
     """Each bucket with its ``(nodes (B, n), senders, receivers, weights (B, e))`` arrays, and
     the number of real edges."""
-    edges = kh.edges(graph)
-    owner = np.repeat(np.arange(len(kh.targets)), np.diff(edges.offsets))
-    keep = kh.hops[kh.offsets[owner] + edges.receivers] < kh.depth  # receiver within K-1 hops
-    owner, local = owner[keep], (edges.senders[keep], edges.receivers[keep], edges.a_hat[keep])
-    counts = np.bincount(owner, minlength=len(kh.targets))
-    rank = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+    edges = kh.edges(graph, max_receiver_hop=kh.depth - 1)
+    counts = np.diff(edges.offsets)
+    owner = np.repeat(np.arange(len(kh.targets)), counts)
+    rank = np.arange(len(owner)) - edges.offsets[owner]  # edge slot within its subgraph
+    local = (edges.senders, edges.receivers, edges.a_hat)
     buckets = size_buckets(kh, size=counts, min_width=MIN_WIDTH)  # work scales with edges
     where = np.empty((2, len(kh.targets)), np.int64)  # bucket, row in bucket
     for i, bk in enumerate(buckets):

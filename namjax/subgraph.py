@@ -93,37 +93,47 @@ class KHop:
         found = sorted_keys[pos] == query
         return np.where(found, order[pos] - self.offsets[np.asarray(t)], -1)
 
-    def edges(self, graph: Graph, max_sender_hop: int | None = None) -> LocalEdges:
+    def edges(
+        self, graph: Graph, max_sender_hop: int | None = None, max_receiver_hop: int | None = None
+    ) -> LocalEdges:
         """Directed local edges of every subgraph, self-loops included, global weights.
 
         Lists each edge ``sender -> receiver`` of ``A + I`` whose two ends lie in the target's
-        subgraph and whose sender is within ``max_sender_hop`` hops (default K: the whole
-        induced subgraph, both directions of every edge). With ``max_sender_hop = K-1`` this is
-        exactly what back-propagation to the target needs: edges between two hop-K nodes are
-        never on a path of length K ending at the target.
+        subgraph, whose sender is within ``max_sender_hop`` hops and whose receiver is within
+        ``max_receiver_hop`` hops (defaults K: the whole induced subgraph, both directions of
+        every edge). Edges between two hop-K nodes are never on a walk of length K ending at
+        the target, so ``max_sender_hop = K-1`` gives what forward propagation to the target
+        needs and ``max_receiver_hop = K-1`` what back-propagation from it needs. Edges are
+        enumerated from the more restricted end.
         """
-        max_hop = self.depth if max_sender_hop is None else max_sender_hop
-        a_hat = by_sender(graph)
+        max_send = self.depth if max_sender_hop is None else max_sender_hop
+        max_recv = self.depth if max_receiver_hop is None else max_receiver_hop
+        from_receivers = max_recv < max_send
+        # row x of `matrix`: the other ends y of x's edges, with weight Â[receiver, sender]
+        matrix = graph.normalized_adjacency if from_receivers else by_sender(graph)
         a_loop = (graph.adjacency + sp.identity(graph.num_nodes, np.float32, format="csr")).tocsr()
         a_loop.sort_indices()
-        if not np.array_equal(a_loop.indptr, a_hat.indptr):
+        if not np.array_equal(a_loop.indptr, matrix.indptr):
             raise GraphError("normalized adjacency pattern differs from A + I")
-        pair = np.flatnonzero(self.hops <= max_hop)
-        u = self.nodes[pair]
-        starts, counts = a_hat.indptr[u], np.diff(a_hat.indptr)[u]
+        own_max, other_max = (max_recv, max_send) if from_receivers else (max_send, max_recv)
+        pair = np.flatnonzero(self.hops <= own_max)
+        x = self.nodes[pair]
+        starts, counts = matrix.indptr[x], np.diff(matrix.indptr)[x]
         e_pair = np.repeat(pair, counts)
         pos = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
         t = self.pair_target[e_pair]
-        receiver = self.local_index(t, a_hat.indices[pos])
-        keep = receiver >= 0
-        t, pos = t[keep], pos[keep]
-        sender = (e_pair[keep] - self.offsets[t]).astype(np.int32)
-        raw = np.where(a_hat.indices[pos] == self.nodes[e_pair[keep]], 0.0, a_loop.data[pos])
+        other = self.local_index(t, matrix.indices[pos])
+        keep = other >= 0
+        keep[keep] = self.hops[self.offsets[t[keep]] + other[keep]] <= other_max
+        t, pos, other, e_pair = t[keep], pos[keep], other[keep], e_pair[keep]
+        own = e_pair - self.offsets[t]
+        senders, receivers = (other, own) if from_receivers else (own, other)
+        raw = np.where(matrix.indices[pos] == self.nodes[e_pair], 0.0, a_loop.data[pos])
         return LocalEdges(
             offsets=np.concatenate([[0], np.cumsum(np.bincount(t, minlength=len(self.targets)))]),
-            senders=sender,
-            receivers=receiver[keep].astype(np.int32),
-            a_hat=a_hat.data[pos],
+            senders=senders.astype(np.int32),
+            receivers=receivers.astype(np.int32),
+            a_hat=matrix.data[pos],
             a_raw=raw.astype(np.float32),
         )
 

@@ -59,12 +59,13 @@ def test_khop_matches_bfs(graph, k, data):
 
 
 @settings(max_examples=30, deadline=None, derandomize=True)
-@given(graph=graphs(), k=st.integers(1, 3), inner=st.booleans())
+@given(graph=graphs(), k=st.integers(1, 3), inner=st.sampled_from(["", "send", "recv", "both"]))
 def test_local_edges_are_the_induced_subgraph(graph, k, inner):
     targets = np.arange(graph.num_nodes)
     kh = khop(graph, targets, k)
-    max_hop = k - 1 if inner else k
-    edges = kh.edges(graph, max_sender_hop=max_hop)
+    max_send = k - 1 if inner in ("send", "both") else k
+    max_recv = k - 1 if inner in ("recv", "both") else k
+    edges = kh.edges(graph, max_sender_hop=max_send, max_receiver_hop=max_recv)
     a_hat = graph.normalized_adjacency.toarray()
     a = graph.adjacency.toarray()
     for t in targets:
@@ -80,8 +81,8 @@ def test_local_edges_are_the_induced_subgraph(graph, k, inner):
         want = {
             (int(u), int(v)): (float(a_hat[v, u]), float(a[v, u]))
             for i, u in enumerate(nodes)
-            for v in nodes
-            if hops[i] <= max_hop and (u == v or a[v, u] > 0)
+            for j, v in enumerate(nodes)
+            if hops[i] <= max_send and hops[j] <= max_recv and (u == v or a[v, u] > 0)
         }
         assert got == want
 
