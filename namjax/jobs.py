@@ -296,7 +296,7 @@ def chunk_tables(attr: Attribution, topk: int | None = None) -> tuple[pa.Table, 
     c = attr.contributions
     keep = np.ones(c.shape, bool) if topk is None else topk_mask(attr.offsets, c, topk)
     dropped = np.where(keep, 0.0, c.astype(np.float64))
-    rest = np.add.reduceat(dropped, attr.offsets[:-1], axis=0) if len(c) else np.zeros((t, q))
+    rest = np.add.reduceat(dropped, attr.offsets[:-1], axis=0)  # a target is its own source
     targets = pa.table(
         {
             "target": np.repeat(attr.targets, q).astype(np.int32),
