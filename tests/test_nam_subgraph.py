@@ -84,9 +84,10 @@ def test_chunking_and_order_change_nothing(karate):
     assert single.stats["chunks"] == karate.num_nodes
     order = np.random.default_rng(0).permutation(karate.num_nodes)
     permuted = nam(model, karate, targets=order, engine="subgraph")
+    alone = {node: nam(model, karate, targets=[node], engine="subgraph") for node in (0, 11, 33)}
     for node in range(karate.num_nodes):
         ref = whole.for_target(node)
-        for other in (single, permuted):
+        for other in (single, permuted, alone.get(node, whole)):  # other bucket shapes
             got = other.for_target(node)
             np.testing.assert_array_equal(got[0], ref[0])
             np.testing.assert_allclose(got[2], ref[2], rtol=1e-6, atol=1e-7)
