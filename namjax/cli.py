@@ -203,7 +203,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--activation", default="relu", help="relu (default), tanh, elu, leaky_relu or identity"
     )
-    p.add_argument("--no-bias", action="store_true", help="layers without bias (Kipf's code)")
+    p.add_argument(
+        "--bias", action="store_true", help="give each layer a bias b(l) (Kipf's code has none)"
+    )
     p.add_argument(
         "--patience", type=int, default=10, help="early-stopping window (0: off); default 10"
     )
@@ -226,7 +228,7 @@ def _train(args: argparse.Namespace) -> int:
             num_classes=graph.num_classes,
             hidden=(args.hidden,) * (args.layers - 1),
             activation=args.activation,
-            bias=not args.no_bias,
+            bias=args.bias,
         )
     except ValueError as e:
         raise UserError(str(e)) from None

@@ -101,7 +101,9 @@ class GCNConfig:
         hidden: hidden sizes; the depth K is ``len(hidden) + 1`` (1..4).
         activation: one of :data:`ACTIVATIONS` (ReLU by default).
         dropout: dropout rate applied to each layer's input during training.
-        bias: whether layers have a bias.
+        bias: whether layers have a bias ``b(l)``. Off by default, as in Kipf & Welling's
+            code (with it, their early-stopping rule fires sooner and Cora's 10-seed mean
+            drops below 81%; see benchmarks/RESULTS.md).
     """
 
     in_features: int
@@ -109,7 +111,7 @@ class GCNConfig:
     hidden: tuple[int, ...] = (16,)
     activation: str = "relu"
     dropout: float = 0.5
-    bias: bool = True
+    bias: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))

@@ -59,10 +59,12 @@ def citeseer(data_dir):
 
 @pytest.fixture(scope="session")
 def cora_model(cora):
-    """A 2-layer ReLU GCN trained on Cora (seed 0), shared by the tests that need one."""
+    """A 2-layer ReLU GCN with biases trained on Cora (seed 0), shared by the tests that need
+    one; the biases make the NAM bias term non-trivial."""
+    from namjax.model import GCNConfig
     from namjax.train import train
 
-    return train(cora, seed=0).model
+    return train(cora, GCNConfig(cora.num_features, cora.num_classes, bias=True), seed=0).model
 
 
 @pytest.fixture(scope="session")

@@ -46,12 +46,12 @@ def test_train_karate_json(karate, karate_model, tmp_path, capsys):
 @pytest.mark.slow  # compiles a loop for a 3-layer tanh config
 def test_train_options_and_human_summary(tmp_path, capsys):
     argv = ["train", "--out", str(tmp_path / "m"), "--layers", "3", "--hidden", "8"]
-    argv += ["--no-bias", "--activation", "tanh", "--epochs", "3", "--seed", "2"]
+    argv += ["--bias", "--activation", "tanh", "--epochs", "3", "--seed", "2"]
     code, out, _ = run_cli(argv, capsys)
     assert code == 0
     assert out.startswith("trained 3-layer GCN on karate in 3 epochs")
     model = load_model(tmp_path / "m")
-    assert model.config.hidden == (8, 8) and not model.config.bias
+    assert model.config.hidden == (8, 8) and model.config.bias
     assert model.config.activation == "tanh"
 
 

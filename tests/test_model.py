@@ -63,7 +63,7 @@ def rel_err(a, b) -> float:
 
 
 def make_model(graph: Graph, seed: int = 0, **kw) -> GCN:
-    cfg = GCNConfig(graph.num_features, 3, **kw)
+    cfg = GCNConfig(graph.num_features, 3, **{"bias": True, **kw})
     model = GCN(cfg, rngs=nnx.Rngs(seed))
     for layer in model.layers:  # non-zero biases so that they are exercised
         if layer.bias is not None:

@@ -29,7 +29,7 @@ RTOL = 1e-5
 
 def random_model(graph: Graph, hidden=(16,), activation="relu", seed=0) -> GCN:
     """A randomly initialised GCN with random non-zero biases (so the bias term is exercised)."""
-    cfg = GCNConfig(graph.num_features, graph.num_classes, hidden, activation=activation)
+    cfg = GCNConfig(graph.num_features, graph.num_classes, hidden, activation=activation, bias=True)
     model = GCN(cfg, rngs=nnx.Rngs(seed))
     rng = np.random.default_rng(seed)
     for layer in model.layers:

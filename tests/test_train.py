@@ -45,7 +45,7 @@ def as64(params):
 
 @pytest.mark.slow  # compiles a loop for a dropout-free config
 def test_first_update_is_one_adam_step_on_kipfs_loss(karate):
-    cfg = GCNConfig(karate.num_features, karate.num_classes, dropout=0.0)
+    cfg = GCNConfig(karate.num_features, karate.num_classes, dropout=0.0, bias=True)
     lr, wd = 0.01, 5e-3
     result = train(karate, cfg, seed=5, epochs=1, lr=lr, weight_decay=wd, patience=0)
     start = as64(gcn_params(GCN(cfg, rngs=nnx.Rngs(5))))  # train draws its init the same way
@@ -153,7 +153,7 @@ def test_input_errors(karate):
 
 
 @pytest.mark.slow
-def test_cora_accuracy_over_seeds(cora, cora_model):
-    seed0 = accuracy(predict(cora_model, cora), cora.labels, cora.test_mask)
-    others = [train(cora, seed=s).test_accuracy for s in (1, 2)]
-    assert np.mean([seed0, *others]) >= 0.80
+def test_cora_accuracy_over_seeds(cora):
+    """Kipf & Welling's setup (the defaults) on three seeds; the 10-seed table is in
+    benchmarks/RESULTS.md (bench_accuracy.py)."""
+    assert np.mean([train(cora, seed=s).test_accuracy for s in (0, 1, 2)]) >= 0.80
