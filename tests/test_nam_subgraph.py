@@ -4,12 +4,13 @@ the pairs engine, and its own unbatched per-target function."""
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_nam import assert_complete, assert_matches_oracle, graphs, random_model
+from test_nam import assert_complete, assert_matches_oracle, graphs, oracle, random_model
 
 from namjax.graph import Graph, GraphError
 from namjax.nam import TRACES, _global_pass, nam
@@ -120,6 +121,15 @@ def test_isolated_targets_and_classes():
     assert_matches_oracle(att, model, graph)
     assert_complete(att)
     assert_engines_agree(model, graph, targets=[2, 3, 0], classes="predicted")
+
+
+def test_float64(karate):
+    model = random_model(karate, hidden=(8, 8), seed=9)
+    att = nam(model, karate, engine="subgraph", dtype=jnp.float64)  # tests run with x64 enabled
+    assert att.contributions.dtype == np.float64
+    ref, _, _ = oracle(model, karate, att.targets)
+    want = np.transpose(ref, (0, 2, 1))  # (T, N, C)
+    assert np.abs(att.dense() - want).max() <= 1e-9 * np.abs(want).max()
 
 
 def test_unknown_engine_is_one_clear_error(karate):
