@@ -12,15 +12,17 @@
   input, and ``Y_{l-1}[u] = Σ_v Â[v, u] ((Y_l[v] W_l^T) ⊙ σ'(z_{l-1}[v]))`` is one segment sum
   over the local edges; finally ``C(φ, :) = Σ_j P[φ, j] Y_1[φ, :, j]``. ``P = X W1`` and
   ``σ'`` come from the shared global pass, gathered per subgraph.
-* Targets are packed into a few buckets by the power of two of their subgraph size
-  (:func:`namjax.subgraph.size_buckets`), edges padded to the bucket's power of two (weight 0).
-  :func:`explain_bucket` is ``explain_one`` vmapped over a chunk of a bucket's targets; chunks
-  have a fixed power-of-two size per bucket under the memory budget, so each (bucket shape,
-  chunk size) compiles once per process and repeat calls compile nothing.
+* Targets are packed into a few buckets by the power of two of their edge count only
+  (:func:`namjax.subgraph.size_buckets`; groups of few targets merge into the next one); node
+  and edge slots are padded to the bucket's largest, rounded to 8 steps per power of two
+  (padding edges have weight 0). :func:`explain_bucket` is ``explain_one`` vmapped over a chunk
+  of a bucket's targets; each bucket is split evenly into as few chunks as the memory budget
+  allows (sizes rounded the same way), so each (bucket shape, chunk size) compiles once per
+  process and repeat calls compile nothing.
 
-Work per target is about ``#edges x C x h`` (C x h cotangents per node, where the pairs engine
-carries h-vectors per pair and shares partial walks between targets), so this engine is the
-slower one; it is the design that stays closest to the definition and cross-checks the other.
+Work per target is about ``#edges x C x h`` (a C x h cotangent per node and edge, where the
+pairs engine carries an h-vector per pair and shares partial walks between targets), so this
+engine is the slower one; it stays closest to the definition and cross-checks the other.
 """
 
 from __future__ import annotations
