@@ -47,6 +47,20 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="model directory written by `namjax train`")
+    _data_args(p)
+
+
+def _load_model_and_graph(args: argparse.Namespace):
+    """The dataset named by ``--dataset/--data-dir`` and the ``--model`` trained on it."""
+    from namjax.datasets import load_dataset
+    from namjax.io import load_model
+
+    graph = load_dataset(args.dataset, args.data_dir)
+    return graph, load_model(args.model, graph)
+
+
 def emit(args: argparse.Namespace, summary: dict, text: str) -> None:
     """Print the human summary line, or the JSON summary as the last stdout line."""
     if args.json:
@@ -82,8 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _niv_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="model directory written by `namjax train`")
-    _data_args(p)
+    _model_args(p)
     p.add_argument("--node", type=int, required=True, help="the target node to explain")
     p.add_argument("--hops", type=int, default=1, help="neighbourhood radius, 1..K; default 1")
     p.add_argument(
@@ -115,14 +128,11 @@ def _niv_args(p: argparse.ArgumentParser) -> None:
 
 @command("niv", "draw a node's Node Importance Visualization (interactive Plotly)", _niv_args)
 def _niv(args: argparse.Namespace) -> int:
-    from namjax.datasets import load_dataset
-    from namjax.io import load_model
     from namjax.nam import nam
     from namjax.niv import NIVError, niv, niv_bars, niv_paths, write_figure
     from namjax.train import predict
 
-    graph = load_dataset(args.dataset, args.data_dir)
-    model = load_model(args.model, graph)
+    graph, model = _load_model_and_graph(args)
     node = int(graph.check_nodes(args.node, "--node")[0])
     try:
         if args.paths is not None:
@@ -258,8 +268,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _perturb_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="directory of a model saved by `namjax train`")
-    _data_args(p)
+    _model_args(p)
     p.add_argument(
         "--mode",
         choices=("remove", "zero"),
@@ -289,12 +298,9 @@ def _perturb_args(p: argparse.ArgumentParser) -> None:
     _perturb_args,
 )
 def _perturb(args: argparse.Namespace) -> int:
-    from namjax.datasets import load_dataset
-    from namjax.io import load_model
     from namjax.perturb import RANKINGS, deletion_curves
 
-    graph = load_dataset(args.dataset, args.data_dir)
-    model = load_model(args.model, graph)
+    graph, model = _load_model_and_graph(args)
     rankings = tuple(RANKINGS) if args.rankings is None else tuple(args.rankings.split(","))
     result = deletion_curves(
         model, graph, mode=args.mode, seeds=args.seeds, rankings=rankings, sparsity=args.sparsity
@@ -313,8 +319,7 @@ def _perturb(args: argparse.Namespace) -> int:
 
 
 def _explain_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="directory of a model saved by `namjax train`")
-    _data_args(p)
+    _model_args(p)
     p.add_argument(
         "--targets",
         default="all",
@@ -413,8 +418,6 @@ def _parse_targets(text: str, graph):
     _explain_args,
 )
 def _explain(args: argparse.Namespace) -> int:
-    from namjax.datasets import load_dataset
-    from namjax.io import load_model
     from namjax.nam import nam
 
     if args.coordinator or args.num_processes > 1:  # before any JAX call
@@ -426,8 +429,7 @@ def _explain(args: argparse.Namespace) -> int:
             initialize_distributed(args.coordinator, args.num_processes, args.process_id)
         except JobError as e:
             raise UserError(str(e)) from None
-    graph = load_dataset(args.dataset, args.data_dir)
-    model = load_model(args.model, graph)
+    graph, model = _load_model_and_graph(args)
     targets = _parse_targets(args.targets, graph)
     job_flags = (args.topk, args.chunk_targets, args.memory_budget, args.coordinator)
     if args.resume or any(flag is not None for flag in job_flags):
