@@ -46,7 +46,7 @@ from namjax import nam
 from namjax.graph import Graph
 from namjax.model import GCN, gcn_params
 from namjax.nam import Attribution
-from namjax.subgraph import khop
+from namjax.subgraph import khop, round_up
 
 FORMAT_VERSION = 1
 JOB_FILE = "_job.json"
@@ -217,7 +217,7 @@ def make_spec(
             f"has {graph.num_features}"
         )
     # the class choice is checked now, not at the first chunk (zero logits: shape only)
-    nam._class_slots(
+    nam.class_slots(
         classes,
         np.broadcast_to(
             np.zeros(model.config.num_classes), (len(targets), model.config.num_classes)
@@ -429,7 +429,7 @@ class ShardedExplainer:
         mesh = Mesh(np.array(devices), ("devices",))
         self.split = NamedSharding(mesh, PartitionSpec("devices"))
         replicated = NamedSharding(mesh, PartitionSpec())
-        params, p, sig, logits, bias, _ = nam._global_pass(model, graph, jnp.float32)
+        params, p, sig, logits, bias, _ = nam.global_pass(model, graph, jnp.float32)
         self.logits, self.bias = np.asarray(logits), np.asarray(bias)
         self.state = jax.device_put((params, p, sig), replicated)
         # each device runs the engine on its own piece (a leading axis of length 1 here)
@@ -456,7 +456,10 @@ class ShardedExplainer:
         plans = [nam.plan_chunk(self.graph, kh.rows(a, b)) for a, b in itertools.pairwise(bounds)]
         # devices left without targets rerun the first piece; their output is dropped
         plans += plans[:1] * (self.num_devices - len(plans))
-        shape = tuple(nam._round_up(max(x)) for x in zip(*(c.shape for c in plans), strict=True))
+        shape = tuple(
+            round_up(max(x), minimum=nam.MIN_SLOTS)
+            for x in zip(*(c.shape for c in plans), strict=True)
+        )
         self.shape = shape if self.shape is None else tuple(map(max, self.shape, shape))
         padded = [c.padded(self.shape) for c in plans]
         stacked = jax.tree.map(lambda *xs: np.stack(xs), *padded)
@@ -465,7 +468,7 @@ class ShardedExplainer:
         full = np.concatenate([out[i, :n] for i, n in enumerate(sizes)])
         logits, bias = self.logits[targets], self.bias[targets]
         labels = self.graph.labels[targets].astype(np.int64)
-        slots = nam._class_slots(self.classes, logits, labels, targets)
+        slots = nam.class_slots(self.classes, logits, labels, targets)
         return Attribution(
             targets=targets,
             offsets=kh.offsets,

@@ -59,6 +59,8 @@ COMPLETE_ACTIVATIONS = frozenset({"relu", "leaky_relu", "identity"})
 
 DEFAULT_CHUNK_BUDGET = 256 * 2**20
 MIN_SLOTS = 1024
+"""Smallest padded level or edge count of a chunk, so that small calls (e.g. one target at a
+time) share one compiled function; above it counts round up to 8 steps per power of two."""
 
 
 # ---------------------------------------------------------------------------- result type
@@ -296,9 +298,10 @@ def _signature(*trees) -> tuple:
     return (str(treedef), tuple((tuple(x.shape), str(x.dtype)) for x in leaves))
 
 
-def _compiled(jitted, static: dict, *args):
-    """AOT-compile ``jitted`` for these argument shapes once per process; returns
-    ``(compiled, seconds spent compiling)``."""
+def compiled(jitted, static: dict, *args):
+    """``jitted`` AOT-compiled for the shapes and dtypes of ``args`` (and the ``static``
+    keyword arguments), once per process and backend; returns ``(executable, seconds spent
+    compiling)`` (0.0 when cached)."""
     key = (jitted, tuple(sorted(static.items())), jax.default_backend(), _signature(*args))
     if key in _COMPILED:
         return _COMPILED[key], 0.0
@@ -356,13 +359,6 @@ def _pad(x: np.ndarray, n: int, value=0) -> np.ndarray:
     return np.concatenate([x, np.full(n - len(x), value, x.dtype)])
 
 
-def _round_up(x: int) -> int:
-    """Round a level or edge count up to a compiled size: at least ``MIN_SLOTS`` (so small
-    calls, e.g. one target at a time, share one compiled function), else one of 8 steps per
-    power of two (padding waste <= 12.5%)."""
-    return MIN_SLOTS if x <= MIN_SLOTS else round_up(x)
-
-
 def plan_chunk(graph: Graph, kh: KHop) -> Chunk:
     """Host-side arrays for the targets of ``kh`` (their K-hop layout), no padding.
 
@@ -376,24 +372,24 @@ def plan_chunk(graph: Graph, kh: KHop) -> Chunk:
     within = np.zeros((k + 1, n), bool)  # within[d, v]: v is within d hops of some target
     for d in range(k + 1):
         within[d, kh.nodes[kh.hops <= d]] = True
-    # previous level, by key: pairs of key i are prev_src[prev_indptr[i]:prev_indptr[i+1]]
+    # previous level: pairs of key i are prev_src[prev_indptr[i]:prev_indptr[i+1]]
     prev_keys = np.flatnonzero(within[k])
     prev_indptr, prev_src = np.arange(len(prev_keys) + 1), prev_keys
+    key_index = np.empty(n, np.int64)  # key_index[prev_keys[i]] = i
     nodes, edges, sizes = [], [], [len(prev_keys)]
     for level in range(1, k + 1):
         keys = kh.targets if level == k else np.flatnonzero(within[k - level])
         recv, pos = _expand(a_hat.indptr, keys)  # (v, w) with v = keys[recv]
-        w_key = np.searchsorted(prev_keys, a_hat.indices[pos])
-        pair_edge, src = _expand(prev_indptr, w_key)  # (v, w) -> each pair (w, φ)
-        query = recv[pair_edge] * n + prev_src[src]
+        key_index[prev_keys] = np.arange(len(prev_keys))
+        pair_edge, src = _expand(prev_indptr, key_index[a_hat.indices[pos]])  # -> pairs (w, φ)
+        query_row, query_col = recv[pair_edge], prev_src[src]
         if level == k:
-            sorted_keys = (kh.pair_target * n + kh.nodes)[kh.by_node]
-            dst = kh.by_node[np.searchsorted(sorted_keys, query)]
+            dst = _pair_positions(kh.pair_target, kh.nodes, kh.by_node, query_row, query_col, n)
             size = kh.num_pairs
         else:
             prev_indptr, prev_src, _ = reach(graph.adjacency, keys, level)
             row = np.repeat(np.arange(len(keys)), np.diff(prev_indptr))
-            dst = np.searchsorted(row * n + prev_src, query)
+            dst = _pair_positions(row, prev_src, None, query_row, query_col, n)
             size = len(prev_src)
             nodes.append(keys[row].astype(np.int32))
             prev_keys = keys
@@ -402,6 +398,48 @@ def plan_chunk(graph: Graph, kh: KHop) -> Chunk:
     return Chunk(
         np.flatnonzero(within[k]).astype(np.int32), tuple(nodes), tuple(edges), tuple(sizes)
     )
+
+
+TABLE_ENTRIES = 2**18
+"""Entries of the int32 scratch table of :func:`_pair_positions` (1 MiB: fits a core's cache)."""
+TABLE_MIN_QUERIES = 512
+"""Queries per table block below which :func:`_pair_positions` binary-searches instead (a
+block costs about as much as 500 searches)."""
+
+
+def _pair_positions(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    by_key: np.ndarray | None,
+    query_rows: np.ndarray,
+    query_cols: np.ndarray,
+    n: int,
+) -> np.ndarray:
+    """Index ``j`` of each query ``(query_rows, query_cols)`` among the pairs
+    ``(rows[j], cols[j])``; every query must be a pair, columns are in ``0..n-1``.
+
+    ``rows`` and ``query_rows`` are non-decreasing; ``by_key`` lists the pairs in
+    ``(row, col)`` order (``None``: already in that order). Dense rows (many queries per
+    table entry) are answered through a ``(rows of a block) x n`` scratch table, filled and
+    read one block of rows at a time; sparse ones by binary search on ``row * n + col``.
+    """
+    per_block = max(TABLE_ENTRIES // n, 1)
+    cuts = np.arange(0, int(rows[-1]) + 1 + per_block, per_block)
+    if (len(cuts) - 1) * TABLE_MIN_QUERIES > len(query_rows):
+        sorted_keys = rows * n + cols if by_key is None else (rows * n + cols)[by_key]
+        found = np.searchsorted(sorted_keys, query_rows * n + query_cols)
+        return found if by_key is None else by_key[found]
+    pair_cut, query_cut = np.searchsorted(rows, cuts), np.searchsorted(query_rows, cuts)
+    table = np.empty(per_block * n, np.int32)  # stale entries are never read
+    out = np.empty(len(query_rows), np.int32)
+    for i in range(len(cuts) - 1):
+        base = cuts[i] * n
+        p, q = slice(pair_cut[i], pair_cut[i + 1]), slice(query_cut[i], query_cut[i + 1])
+        table[rows[p] * n + cols[p] - base] = np.arange(
+            pair_cut[i], pair_cut[i + 1], dtype=np.int32
+        )
+        out[q] = table[query_rows[q] * n + query_cols[q] - base]
+    return out
 
 
 def _expand(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -429,7 +467,15 @@ def split_targets(kh: KHop, widths: tuple[int, ...], budget: int) -> list[tuple[
 
 
 # ---------------------------------------------------------------------------- public API
-def _class_slots(classes, logits: np.ndarray, labels: np.ndarray, targets: np.ndarray):
+def class_slots(
+    classes: str | int, logits: np.ndarray, labels: np.ndarray, targets: np.ndarray
+) -> np.ndarray:
+    """``(T, Q)`` class id of each requested slot from ``classes`` (see :func:`nam`), given the
+    targets' ``logits (T, C)``, ``labels (T,)`` and ids ``targets (T,)`` (for messages).
+
+    Raises :class:`GraphError` for an unknown choice, an out-of-range class or, with
+    ``"true"``, a target without a known label.
+    """
     num_t, num_c = logits.shape
     if isinstance(classes, str):
         if classes == "all":
@@ -476,8 +522,9 @@ def nam(
 
     Returns:
         an :class:`Attribution`; its ``stats`` hold the phase timings in seconds
-        (``extract_s`` host planning, ``forward_s`` global pass, ``compile_s``, ``device_s``,
-        ``total_s``), ``compiled`` (new compilations), ``chunks``, ``pairs``, ``edges``
+        (``extract_s`` host planning, ``forward_s`` global pass (dispatch and the final wait
+        for its logits: it runs on the device while the host plans), ``compile_s``,
+        ``device_s``, ``total_s``), ``compiled`` (new compilations), ``chunks``, ``pairs``, ``edges``
         (pair edges over all levels, or subgraph edges) and ``padding_overhead`` (padded /
         real slots); the subgraph engine adds ``buckets`` and ``edge_padding_overhead``.
     """
@@ -500,20 +547,24 @@ def nam(
         raise GraphError(f"target {uniq[counts > 1][0]} is listed more than once")
     k = cfg.depth
 
-    t0 = time.perf_counter()
-    params, p, sig, logits_all, bias_all, compile_s = _global_pass(model, graph, dtype)
-    logits, bias = np.asarray(logits_all)[targets], np.asarray(bias_all)[targets]
-    forward_s = time.perf_counter() - t0 - compile_s
     labels = graph.labels[targets].astype(np.int64)
-    slots = _class_slots(classes, logits, labels, targets)  # bad classes fail before the work
+    # bad classes fail before the work (the logits' values matter only for "predicted")
+    class_slots(classes, np.zeros((len(targets), cfg.num_classes)), labels, targets)
 
+    t0 = time.perf_counter()
+    # dispatched asynchronously: the device runs the global pass while the host plans
+    params, p, sig, logits_all, bias_all, compile_s = global_pass(model, graph, dtype)
+    forward_s = time.perf_counter() - t0 - compile_s
     t0 = time.perf_counter()
     kh = khop(graph, targets, k)
     khop_s = time.perf_counter() - t0
     run = _pairs_engine if engine == "pairs" else _subgraph_engine()
     full, stats = run(graph, kh, (params, p, sig), chunk_budget_bytes, progress)
+    t0 = time.perf_counter()
+    logits, bias = np.asarray(logits_all)[targets], np.asarray(bias_all)[targets]
+    slots = class_slots(classes, logits, labels, targets)
     stats["extract_s"] += khop_s
-    stats["forward_s"] = forward_s
+    stats["forward_s"] = forward_s + time.perf_counter() - t0
     stats["compile_s"] += compile_s
     stats["compiled"] += int(compile_s > 0)
 
@@ -549,7 +600,9 @@ def _pairs_engine(
     k = kh.depth
     ranges = split_targets(kh, tuple(w.shape[1] for w, _ in params), budget)
     plans = [plan_chunk(graph, kh.rows(a, b)) for a, b in ranges]
-    shape = tuple(_round_up(max(x)) for x in zip(*(c.shape for c in plans), strict=True))
+    shape = tuple(
+        round_up(max(x), minimum=MIN_SLOTS) for x in zip(*(c.shape for c in plans), strict=True)
+    )
     chunks = [c.padded(shape) for c in plans]
     real = sum(sum(c.shape) for c in plans)
     stats = {
@@ -559,14 +612,14 @@ def _pairs_engine(
         "padding_overhead": sum(shape) * len(chunks) / real,
         "extract_s": time.perf_counter() - t0,
     }
-    fn, secs = _compiled(_explain_jit, {}, params, p, sig, chunks[0])
+    fn, secs = compiled(_explain_jit, {}, params, p, sig, chunks[0])
     stats["compile_s"], stats["compiled"] = secs, int(secs > 0)
 
     t0 = time.perf_counter()
     results = [fn(params, p, sig, c) for c in chunks]  # dispatched asynchronously
     parts = [
         np.asarray(res)[: kh.offsets[b] - kh.offsets[a]]
-        for (a, b), res in zip(ranges, _progress(results, progress, len(chunks)), strict=True)
+        for (a, b), res in zip(ranges, progress_bar(results, progress, len(chunks)), strict=True)
     ]
     stats["device_s"] = time.perf_counter() - t0
     return (parts[0] if len(parts) == 1 else np.concatenate(parts)), stats
@@ -581,7 +634,8 @@ def _subgraph_engine():
 ENGINES = ("pairs", "subgraph")
 
 
-def _progress(items, enabled: bool, total: int):
+def progress_bar(items, enabled: bool, total: int):
+    """``items`` wrapped in a tqdm bar over ``total`` chunks on stderr when ``enabled``."""
     if not enabled:
         return items
     from tqdm import tqdm
@@ -592,11 +646,13 @@ def _progress(items, enabled: bool, total: int):
 _DEVICE_GRAPHS: dict = {}
 
 
-def _global_pass(model: GCN, graph: Graph, dtype):
-    """``(params, P, σ' per hidden layer, logits, bias term, seconds compiling)``."""
+def global_pass(model: GCN, graph: Graph, dtype) -> tuple:
+    """The model's global pass (:func:`forward`) on ``graph`` in ``dtype``, compiled once per
+    shape: ``(params, P (N, h1), σ' per hidden layer (N, h_l), logits (N, C), bias term
+    (N, C), seconds compiling)``; arrays stay on the device."""
     params = jax.tree.map(lambda x: jnp.asarray(x, dtype), gcn_params(model))
     dg = _device_graph(graph, dtype)
-    fwd, secs = _compiled(_forward_jit, {"activation": model.config.activation}, params, dg)
+    fwd, secs = compiled(_forward_jit, {"activation": model.config.activation}, params, dg)
     return (params, *fwd(params, dg), secs)
 
 
@@ -621,7 +677,7 @@ def paths(
     """
     target, source = (int(x) for x in graph.check_nodes([target, source]))
     k = model.config.depth
-    params, p, sig, _, _, _ = _global_pass(model, graph, jnp.float32)
+    params, p, sig, _, _, _ = global_pass(model, graph, jnp.float32)
     p = np.asarray(p, np.float64)
     sig = [np.asarray(s, np.float64) for s in sig]
     weights = [np.asarray(w, np.float64) for w, _ in params]

@@ -35,7 +35,7 @@ import numpy as np
 
 from namjax.graph import Graph
 from namjax.model import GCNParams
-from namjax.nam import TRACES, _compiled, _progress
+from namjax.nam import TRACES, compiled, progress_bar
 from namjax.subgraph import Bucket, KHop, round_up, size_buckets
 
 
@@ -158,12 +158,12 @@ def explain_subgraphs(
     t0 = time.perf_counter()
     results = []
     for _, _, chunk in calls:  # dispatched asynchronously
-        fn, secs = _compiled(_bucket_jit, {}, params, p, sig, *chunk)
+        fn, secs = compiled(_bucket_jit, {}, params, p, sig, *chunk)
         stats["compile_s"] += secs
         stats["compiled"] += int(secs > 0)
         results.append(fn(params, p, sig, *chunk))
     out = np.zeros((kh.num_pairs, widths[-1]), np.dtype(p.dtype))
-    for (bk, start, _), res in zip(calls, _progress(results, progress, len(calls)), strict=True):
+    for (bk, start, _), res in zip(calls, progress_bar(results, progress, len(calls)), strict=True):
         mask = bk.mask[start : start + len(res)]  # the chunk's real rows
         slots = kh.offsets[bk.rows[start : start + len(mask)]][:, None] + np.arange(mask.shape[1])
         out[slots[mask]] = np.asarray(res)[: len(mask)][mask]

@@ -169,21 +169,22 @@ def reach(adj: sp.csr_matrix, keys: np.ndarray, K: int) -> tuple[np.ndarray, ...
     """Nodes within ``K`` hops of each key, sorted by (key, node id): ``(indptr (T+1,), nodes
     (P,), hops (P,) int8)``.
 
-    All keys are expanded together: ``R_d = R_{d-1} (A + I)`` as sparse ``(T, N)`` products; a
-    node's hop is the first ``d`` at which it is reached. Memory is O(pairs), never O(N^2).
+    All keys are expanded together: ``R_d = R_{d-1} (A + I)`` as sparse ``(T, N)`` 0/1
+    patterns (``R_1`` is a row selection), each in sorted CSR; a node's hop is the first ``d``
+    at which it is reached. Memory is O(pairs), never O(N^2).
     """
     n = adj.shape[0]
     num_t = len(keys)
-    step = (sp.csr_matrix(adj, dtype=bool) + sp.identity(n, dtype=bool, format="csr")).tocsr()
-    front = sp.csr_matrix((np.ones(num_t, bool), (np.arange(num_t), keys)), shape=(num_t, n))
+    step = ((adj != 0) + sp.identity(n, dtype=bool, format="csr")).tocsr()
+    step.sort_indices()
+    front = sp.csr_matrix((np.ones(num_t, bool), keys, np.arange(num_t + 1)), shape=(num_t, n))
     # seen counts at how many of the levels 0..K a (key, node) pair was within reach;
-    # hop = K + 1 - seen.
+    # hop = K + 1 - seen. Sorted operands make each sum a linear merge; a product's columns
+    # are sorted by converting to CSC and back (two counting sorts, faster than sorting rows).
     seen = front.astype(np.int8)
-    for _ in range(K):
-        front = (front @ step).tocsr()
+    for d in range(K):
+        front = step[keys] if d == 0 else (front @ step).tocsc().tocsr()
         seen = seen + front.astype(np.int8)
-    seen = seen.tocsr()
-    seen.sort_indices()
     return seen.indptr.astype(np.int64), seen.indices.astype(np.int64), K + 1 - seen.data
 
 
@@ -283,11 +284,12 @@ def _packed(kh: KHop, rows: np.ndarray, sizes: np.ndarray) -> Bucket:
     return Bucket(rows, tuple(int(s) for s in sizes), nodes, mask)
 
 
-def round_up(x: int, steps: int = 8) -> int:
+def round_up(x: int, steps: int = 8, minimum: int = 1) -> int:
     """``x >= 1`` rounded up to one of ``steps`` evenly spaced sizes per power of two (waste
-    below ``1 / steps`` beyond the first few integers): few distinct padded shapes."""
+    below ``1 / steps`` beyond the first few integers), and to at least ``minimum``: few
+    distinct padded shapes."""
     step = max(int(next_pow2(x)) // steps, 1)
-    return -(-int(x) // step) * step
+    return max(-(-int(x) // step) * step, minimum)
 
 
 def size_buckets(
@@ -312,6 +314,6 @@ def size_buckets(
             continue
         carry = np.zeros(0, np.int64)
         prefix = sizes[rows].max(axis=0)
-        prefix[-1] = max(round_up(prefix[-1]), min_width)
+        prefix[-1] = round_up(prefix[-1], minimum=min_width)
         buckets.append(_packed(kh, np.sort(rows), prefix))
     return buckets

@@ -20,9 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jax.experimental import sparse as jsparse
 
+import namjax.nam as nam_module
 from namjax.graph import Graph, GraphError
 from namjax.model import GCN, DeviceGraph, GCNConfig, device_graph, gcn_apply, gcn_params
-from namjax.nam import COMPLETE_ACTIVATIONS, TRACES, Attribution, nam
+from namjax.nam import COMPLETE_ACTIVATIONS, TRACES, Attribution, nam, plan_chunk
+from namjax.subgraph import khop
 
 RTOL = 1e-5
 
@@ -226,6 +228,27 @@ def test_chunking_order_and_single_targets_change_nothing(karate):
             np.testing.assert_array_equal(got[0], ref[0])
             np.testing.assert_allclose(got[2], ref[2], rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(permuted.bias, whole.bias[order], rtol=1e-6)
+
+
+@pytest.mark.parametrize("depth", [2, 3])
+def test_table_and_search_lookups_plan_alike(cora, monkeypatch, depth):
+    """plan_chunk's two ways of locating pairs (scratch table, binary search) agree."""
+    targets = np.sort(np.random.default_rng(depth).choice(cora.num_nodes, 40, replace=False))
+    kh = khop(cora, targets, depth)
+    plans = []
+    for min_queries in (0, 2**62):  # always the table / always the search
+        monkeypatch.setattr(nam_module, "TABLE_MIN_QUERIES", min_queries)
+        monkeypatch.setattr(nam_module, "TABLE_ENTRIES", 3 * cora.num_nodes)  # many blocks
+        plans.append(jax.tree.leaves(plan_chunk(cora, kh)))
+    for table, search in zip(*plans, strict=True):
+        np.testing.assert_array_equal(table, search)
+
+
+def test_table_lookups_match_oracle(karate, monkeypatch):
+    monkeypatch.setattr(nam_module, "TABLE_MIN_QUERIES", 0)
+    monkeypatch.setattr(nam_module, "TABLE_ENTRIES", 1)  # one row per block
+    model = random_model(karate, hidden=(8, 8), seed=5)
+    assert_matches_oracle(nam(model, karate), model, karate)
 
 
 def test_second_call_compiles_nothing(karate):

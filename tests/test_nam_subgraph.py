@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from test_nam import assert_complete, assert_matches_oracle, graphs, oracle, random_model
 
 from namjax.graph import Graph, GraphError
-from namjax.nam import TRACES, _global_pass, nam
+from namjax.nam import TRACES, global_pass, nam
 from namjax.nam_subgraph import _bucket_jit, explain_one, pack
 from namjax.subgraph import khop
 
@@ -57,7 +57,7 @@ def test_cora_matches_oracle_and_pairs(cora, cora_model):
 
 def test_vmapped_bucket_equals_one_target_at_a_time(cora):
     model = random_model(cora, hidden=(6, 5), seed=11)
-    params, p, sig, *_ = _global_pass(model, cora, np.float32)
+    params, p, sig, *_ = global_pass(model, cora, np.float32)
     targets = np.random.default_rng(2).choice(cora.num_nodes, 120, replace=False)
     packed, _ = pack(cora, khop(cora, targets, 3), np.float32)
     assert len(packed) >= 2
