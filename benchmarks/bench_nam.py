@@ -392,6 +392,9 @@ def bench_dataset(name: str, args) -> dict:
         }
         print(f"[{name}] {key} {row[key]}", file=sys.stderr)
 
+    subgraph_engine = functools.partial(nam, model, graph, engine="subgraph")
+    all_targets = np.arange(graph.num_nodes)
+    record("namjax_subgraph", subgraph_engine, all_targets, lambda att: dense_rows(att, sample))
     record("autodiff", autodiff_runner(model, graph), sample[: args.slow_sample])
     if torch_available():
         import torch
@@ -407,6 +410,7 @@ def bench_dataset(name: str, args) -> dict:
 
 
 METHODS = {
+    "namjax_subgraph": "namjax engine='subgraph' (per-target subgraphs, vmap per bucket)",
     "autodiff": "JAX vmap(grad) per (target, class), dense X",
     "captum": "PyG Explainer + Captum InputXGradient, 1 call per (target, class)",
     "pyg_per_target": "PyG k_hop_subgraph + autograd on X W1, 1 target per call",
