@@ -22,9 +22,10 @@ How the engine computes it, for all targets and all classes at once:
   would) and sharing the partial walks of all targets keeps the work at about
   ``#pair-edges x h`` and avoids per-target padding.
 * The host plans each chunk of targets (:func:`plan_chunk`, vectorised with sparse products
-  and ``searchsorted``); chunks are padded to one shape (counts rounded up to 8 steps per
-  power of two) so a call compiles one function, reused across calls and models of equal
-  shapes; targets are split into chunks by a device memory budget.
+  and scratch-table lookups) while the device runs the global pass; chunks are padded to one
+  shape (counts rounded up to 8 steps per power of two) so a call compiles one function,
+  reused across calls and models of equal shapes; targets are split into chunks by a device
+  memory budget.
 
 ``engine="subgraph"`` (:mod:`namjax.nam_subgraph`) computes the same contributions the other way
 round: per-target reverse mode on each padded K-hop subgraph, vmapped over size buckets. It
