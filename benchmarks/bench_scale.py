@@ -8,7 +8,7 @@ bytes, and per-chunk (2-hop paths, seconds) from which the growth exponent of ti
 number of 2-hop paths is fitted (log-log least squares; 1.0 = linear).
 
 Side by side at the first size (when at most 100k nodes), in subprocesses too (so each peak RSS is its own): the
-engine's in-memory ``nam.nam`` of all targets, saved as one Parquet table, against the streamed
+engine's in-memory ``namjax.nam`` of all targets, saved as one Parquet table, against the streamed
 top-k job.
 
 Usage: python benchmarks/bench_scale.py [--sizes 10000 100000 1000000] [--topk 32]
@@ -35,7 +35,8 @@ def peak_rss_gb() -> float:
 
 def one(n: int, mode: str, topk: int, epochs: int, budget: str, out: Path) -> dict:
     """Generate, train and explain one graph in this process; returns the measurements."""
-    from namjax import jobs, nam
+    from namjax import jobs
+    from namjax.nam import nam
     from namjax.synthetic import citation_graph
     from namjax.train import train
 
@@ -69,7 +70,7 @@ def one(n: int, mode: str, topk: int, epochs: int, budget: str, out: Path) -> di
         ]
         rec["chunk_seconds"] = list(result.chunk_seconds)
     else:
-        attr = nam.nam(trained.model, graph)
+        attr = nam(trained.model, graph)
         attr.save(out)
         rec["explain_s"] = time.perf_counter() - t0
         rec["pairs"] = int(attr.offsets[-1])

@@ -4,7 +4,7 @@ from namjax.datasets import DatasetError, load_dataset, load_planetoid_graph
 from namjax.graph import Graph, GraphError
 from namjax.io import ModelError, load_model, model_info, save_model
 from namjax.model import GCN, DeviceGraph, GCNConfig, device_graph, gcn_apply, gcn_params
-from namjax.nam import Attribution, paths  # the function nam stays namjax.nam.nam: the module
+from namjax.nam import Attribution, nam, paths
 from namjax.niv import NIVError, niv, niv_bars, niv_paths, write_figure
 from namjax.perturb import Perturbation, deletion_curves
 from namjax.subgraph import KHop, khop
@@ -33,6 +33,7 @@ __all__ = [
     "load_model",
     "load_planetoid_graph",
     "model_info",
+    "nam",
     "niv",
     "niv_bars",
     "niv_paths",

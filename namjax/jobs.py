@@ -42,10 +42,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from namjax import nam
 from namjax.graph import Graph
 from namjax.model import GCN, gcn_params
-from namjax.nam import Attribution
+from namjax.nam import (
+    MIN_SLOTS,
+    Attribution,
+    class_slots,
+    explain_chunk,
+    global_pass,
+    plan_chunk,
+)
 from namjax.subgraph import khop, round_up
 
 FORMAT_VERSION = 1
@@ -217,7 +223,7 @@ def make_spec(
             f"has {graph.num_features}"
         )
     # the class choice is checked now, not at the first chunk (zero logits: shape only)
-    nam.class_slots(
+    class_slots(
         classes,
         np.broadcast_to(
             np.zeros(model.config.num_classes), (len(targets), model.config.num_classes)
@@ -429,13 +435,13 @@ class ShardedExplainer:
         mesh = Mesh(np.array(devices), ("devices",))
         self.split = NamedSharding(mesh, PartitionSpec("devices"))
         replicated = NamedSharding(mesh, PartitionSpec())
-        params, p, sig, logits, bias, _ = nam.global_pass(model, graph, jnp.float32)
+        params, p, sig, logits, bias, _ = global_pass(model, graph, jnp.float32)
         self.logits, self.bias = np.asarray(logits), np.asarray(bias)
         self.state = jax.device_put((params, p, sig), replicated)
         # each device runs the engine on its own piece (a leading axis of length 1 here)
         self.fn = jax.jit(
             jax.shard_map(
-                jax.vmap(nam.explain_chunk, in_axes=(None, None, None, 0)),
+                jax.vmap(explain_chunk, in_axes=(None, None, None, 0)),
                 mesh=mesh,
                 in_specs=(PartitionSpec(), PartitionSpec(), PartitionSpec(), self.split.spec),
                 out_specs=self.split.spec,
@@ -453,12 +459,11 @@ class ShardedExplainer:
         cum = np.diff(kh.offsets).cumsum()
         cuts = np.searchsorted(cum, cum[-1] * np.arange(1, self.num_devices) / self.num_devices)
         bounds = np.unique(np.concatenate([[0], cuts + 1, [len(targets)]]).clip(0, len(targets)))
-        plans = [nam.plan_chunk(self.graph, kh.rows(a, b)) for a, b in itertools.pairwise(bounds)]
+        plans = [plan_chunk(self.graph, kh.rows(a, b)) for a, b in itertools.pairwise(bounds)]
         # devices left without targets rerun the first piece; their output is dropped
         plans += plans[:1] * (self.num_devices - len(plans))
         shape = tuple(
-            round_up(max(x), minimum=nam.MIN_SLOTS)
-            for x in zip(*(c.shape for c in plans), strict=True)
+            round_up(max(x), minimum=MIN_SLOTS) for x in zip(*(c.shape for c in plans), strict=True)
         )
         self.shape = shape if self.shape is None else tuple(map(max, self.shape, shape))
         padded = [c.padded(self.shape) for c in plans]
@@ -468,7 +473,7 @@ class ShardedExplainer:
         full = np.concatenate([out[i, :n] for i, n in enumerate(sizes)])
         logits, bias = self.logits[targets], self.bias[targets]
         labels = self.graph.labels[targets].astype(np.int64)
-        slots = nam.class_slots(self.classes, logits, labels, targets)
+        slots = class_slots(self.classes, logits, labels, targets)
         return Attribution(
             targets=targets,
             offsets=kh.offsets,

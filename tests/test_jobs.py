@@ -18,7 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from namjax import jobs, nam
+from namjax import jobs
+from namjax.nam import Attribution, nam
 from namjax.subgraph import khop
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +48,7 @@ def finish(proc: subprocess.Popen, timeout: float = 180) -> dict:
 
 @pytest.fixture(scope="module")
 def reference(cora, cora_model):
-    return nam.nam(cora_model, cora)
+    return nam(cora_model, cora)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +66,7 @@ def rows(table: pa.Table) -> dict[str, np.ndarray]:
     return {name: col[order] for name, col in cols.items()}
 
 
-def assert_same_dataset(out, reference: nam.Attribution, rtol: float = 0.0) -> None:
+def assert_same_dataset(out, reference: Attribution, rtol: float = 0.0) -> None:
     """The job's dataset holds exactly the reference's (target, source, class) rows, once."""
     got, want = rows(jobs.read_table(out)), rows(reference.to_table())
     for key in ("target", "source", "class", "hop"):
