@@ -233,12 +233,14 @@ class Graph:
     def normalized_adjacency(self) -> sp.csr_matrix:
         """``Â = D^-1/2 (A + I) D^-1/2`` as an ``(N, N)`` float32 CSR matrix (sorted indices)."""
         a = (self.adjacency + sp.identity(self.num_nodes, dtype=np.float32, format="csr")).tocsr()
-        deg = np.asarray(a.sum(axis=1)).ravel()
-        inv_sqrt = 1.0 / np.sqrt(deg)
-        d = sp.diags(inv_sqrt.astype(np.float32))
-        out = (d @ a @ d).astype(np.float32).tocsr()
-        out.sort_indices()
-        return out
+        a.sort_indices()
+        inv_sqrt = 1.0 / np.sqrt(np.asarray(a.sum(axis=1), np.float64).ravel())
+        rows = np.repeat(np.arange(self.num_nodes), np.diff(a.indptr))
+        # one product of the two end scales per entry (commutative), in float64, rounded once:
+        # Â is exactly symmetric in float32, as A is
+        scale = inv_sqrt[rows] * inv_sqrt[a.indices]
+        data = (a.data.astype(np.float64) * scale).astype(np.float32)
+        return sp.csr_matrix((data, a.indices, a.indptr), shape=a.shape)
 
     @cached_property
     def fingerprint(self) -> str:

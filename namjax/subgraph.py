@@ -110,7 +110,8 @@ class KHop:
         max_recv = self.depth if max_receiver_hop is None else max_receiver_hop
         from_receivers = max_recv < max_send
         # row x of `matrix`: the other ends y of x's edges, with weight Â[receiver, sender]
-        matrix = graph.normalized_adjacency if from_receivers else by_sender(graph)
+        # (Â is exactly symmetric, so the same rows serve either end)
+        matrix = graph.normalized_adjacency
         a_loop = (graph.adjacency + sp.identity(graph.num_nodes, np.float32, format="csr")).tocsr()
         a_loop.sort_indices()
         if not np.array_equal(a_loop.indptr, matrix.indptr):
@@ -155,14 +156,6 @@ class LocalEdges:
     receivers: np.ndarray
     a_hat: np.ndarray
     a_raw: np.ndarray
-
-
-def by_sender(graph: Graph) -> sp.csr_matrix:
-    """``Â`` transposed, as CSR: row ``w`` lists the receivers ``v`` of sender ``w`` with the
-    model's weight ``Â[v, w]`` (``Â`` is symmetric only up to float32 rounding)."""
-    out = graph.normalized_adjacency.T.tocsr()
-    out.sort_indices()
-    return out
 
 
 def reach(adj: sp.csr_matrix, keys: np.ndarray, K: int) -> tuple[np.ndarray, ...]:

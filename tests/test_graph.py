@@ -340,6 +340,7 @@ def test_normalized_adjacency_small_dense_check():
     assert got.nnz == np.count_nonzero(expected)
     rel = np.abs(got.toarray() - expected).max() / np.abs(expected).max()
     assert rel < 1e-6
+    assert abs(got - got.T).max() == 0  # exactly symmetric, weighted edges included
     assert got[30, 30] == 1.0 and got[30].nnz == 1
 
 
