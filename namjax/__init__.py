@@ -5,10 +5,10 @@ from namjax.graph import Graph, GraphError
 from namjax.io import ModelError, load_model, model_info, save_model
 from namjax.model import GCN, DeviceGraph, GCNConfig, device_graph, gcn_apply, gcn_params
 from namjax.nam import Attribution, nam, paths
-from namjax.niv import NIVError, niv, niv_bars, niv_paths, write_figure
 from namjax.perturb import Perturbation, deletion_curves
 from namjax.subgraph import KHop, khop
 from namjax.train import TrainResult, accuracy, predict, train
+from namjax.views.niv import NIVError, niv, niv_bars, niv_paths, write_figure
 
 __all__ = [
     "GCN",

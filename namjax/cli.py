@@ -129,8 +129,8 @@ def _niv_args(p: argparse.ArgumentParser) -> None:
 @command("niv", "draw a node's Node Importance Visualization (interactive Plotly)", _niv_args)
 def _niv(args: argparse.Namespace) -> int:
     from namjax.nam import nam
-    from namjax.niv import NIVError, niv, niv_bars, niv_paths, write_figure
     from namjax.train import predict
+    from namjax.views.niv import NIVError, niv, niv_bars, niv_paths, write_figure
 
     graph, model = _load_model_and_graph(args)
     node = int(graph.check_nodes(args.node, "--node")[0])
@@ -299,13 +299,16 @@ def _perturb_args(p: argparse.ArgumentParser) -> None:
 )
 def _perturb(args: argparse.Namespace) -> int:
     from namjax.perturb import RANKINGS, deletion_curves
+    from namjax.views.curves import write_deletion
 
     graph, model = _load_model_and_graph(args)
     rankings = tuple(RANKINGS) if args.rankings is None else tuple(args.rankings.split(","))
     result = deletion_curves(
         model, graph, mode=args.mode, seeds=args.seeds, rankings=rankings, sparsity=args.sparsity
     )
-    paths = result.save(args.out, title=f"Deletion curves on {graph.name} ({args.mode} mode)")
+    paths = write_deletion(
+        result, args.out, title=f"Deletion curves on {graph.name} ({args.mode} mode)"
+    )
     if "png_skipped" in paths:
         print(paths["png_skipped"], file=sys.stderr)
     summary = {"dataset": graph.name, **result.summary(), **{k: str(v) for k, v in paths.items()}}

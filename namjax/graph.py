@@ -23,12 +23,10 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
+from namjax.errors import GraphError
+
 Features = sp.csr_matrix | np.ndarray
 Directed = Literal["symmetrize", "error"]
-
-
-class GraphError(ValueError):
-    """Raised for malformed graph input; the message names the problem in one line."""
 
 
 @dataclass(frozen=True, eq=False)

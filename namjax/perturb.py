@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -585,93 +584,6 @@ class Perturbation:
         if "nam" in auc and "random" in auc:
             out["auc_gap_random_minus_nam"] = auc["random"] - auc["nam"]
         return out
-
-    def figure(self, title: str | None = None):
-        """Plotly figure of the deletion curves (the paper's Fig. 6 and two more panels):
-        accuracy, fraction unchanged and probability drop against ``p``; random as mean ± sd."""
-        import plotly.graph_objects as go
-        from plotly.subplots import make_subplots
-
-        cols = self.curves()
-        metrics = {
-            "accuracy": "Accuracy",
-            "unchanged": "Predictions unchanged",
-            "prob_drop": "Drop of P(predicted class)",
-        }
-        fig = make_subplots(rows=1, cols=3, subplot_titles=list(metrics.values()))
-        x = 100 * self.levels
-        palette = ["#d62728", "#ff7f0e", "#9467bd", "#2ca02c", "#1f77b4", "#8c564b", "#7f7f7f"]
-        names = list(dict.fromkeys(r for r, _ in self.rankings))
-        for name in names:
-            color = palette[list(RANKINGS).index(name) % len(palette)]
-            for col, metric in enumerate(metrics, start=1):
-                y = cols[metric][cols["ranking"] == name].reshape(-1, len(self.levels))
-                mean = y.mean(axis=0)
-                if len(y) > 1:
-                    sd = y.std(axis=0, ddof=1)
-                    fig.add_trace(
-                        go.Scatter(
-                            x=np.concatenate([x, x[::-1]]),
-                            y=np.concatenate([mean + sd, (mean - sd)[::-1]]),
-                            fill="toself",
-                            fillcolor=color,
-                            opacity=0.2,
-                            line={"width": 0},
-                            hoverinfo="skip",
-                            showlegend=False,
-                            legendgroup=name,
-                        ),
-                        row=1,
-                        col=col,
-                    )
-                label = f"{name} (mean ± sd of {len(y)})" if len(y) > 1 else name
-                fig.add_trace(
-                    go.Scatter(
-                        x=x,
-                        y=mean,
-                        mode="lines+markers",
-                        name=label,
-                        line={"color": color},
-                        legendgroup=name,
-                        showlegend=col == 1,
-                        hovertemplate=f"{name}: %{{y:.3f}} at p=%{{x:.0f}}%<extra></extra>",
-                    ),
-                    row=1,
-                    col=col,
-                )
-        fig.update_xaxes(title_text="neighbours deleted, p (%)")
-        fig.update_layout(
-            title=title or f"Deletion curves ({self.mode} mode, {len(self.targets)} targets)",
-            template="plotly_white",
-            height=450,
-            width=1350,
-        )
-        return fig
-
-    def save(self, out_dir: str | Path, title: str | None = None) -> dict[str, Path | str]:
-        """Write ``curves.parquet``, ``deletion.html`` and, when a static renderer (kaleido) is
-        available, ``deletion.png``; returns the paths written, and ``png_skipped``, a one-line
-        reason, when no PNG was written."""
-        import pyarrow.parquet as pq
-
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        pq.write_table(self.to_table(), out / "curves.parquet")
-        fig = self.figure(title)
-        fig.write_html(out / "deletion.html", include_plotlyjs=True, full_html=True)
-        paths: dict[str, Path | str] = {
-            "curves": out / "curves.parquet",
-            "html": out / "deletion.html",
-        }
-        try:
-            fig.write_image(out / "deletion.png", scale=2)
-            paths["png"] = out / "deletion.png"
-        except Exception as e:  # kaleido missing, or unable to start its browser
-            paths["png_skipped"] = (
-                f"deletion.png not written: no static image renderer ({type(e).__name__}); "
-                "install kaleido for PNG output"
-            )
-        return paths
 
 
 # ---------------------------------------------------------------------------- slow oracle

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from niv_case import EVIL_CLASS, EVIL_NODE, PREDICTED, evil_attribution, evil_graph
 
-from namjax.niv import niv, write_figure
+from namjax.views.niv import niv, write_figure
 
 pytestmark = pytest.mark.browser
 

@@ -24,7 +24,7 @@ from niv_case import (
 )
 
 from namjax.graph import Graph
-from namjax.niv import (
+from namjax.views.niv import (
     MAX_DIAMETER,
     MIN_DIAMETER,
     PALETTE,

@@ -1,0 +1,1 @@
+"""Views of attributions: NIV figures, deletion curves and the whole-graph explorer."""
