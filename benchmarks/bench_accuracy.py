@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from namjax.datasets import load_dataset
-from namjax.model import GCNConfig
-from namjax.train import train
+from namjax.model import GNNConfig
+from namjax.training import train
 
 REPORTED = {"cora": 0.815, "citeseer": 0.703}  # Kipf & Welling (2017), Table 2
 BAR = {"cora": 0.810, "citeseer": 0.700}
@@ -37,7 +37,7 @@ def main() -> None:
     for name in REPORTED:
         graph = load_dataset(name, args.data_dir)
         for variant, (bias, patience) in VARIANTS.items():
-            config = GCNConfig(graph.num_features, graph.num_classes, bias=bias)
+            config = GNNConfig.create("gcn", graph.num_features, graph.num_classes, bias=bias)
             runs = [train(graph, config, seed=s, patience=patience) for s in range(args.seeds)]
             acc = np.array([r.test_accuracy for r in runs])
             epochs = np.array([r.epochs for r in runs])

@@ -45,12 +45,13 @@ import numpy as np
 import scipy.sparse as sp
 from flax import nnx
 
+from namjax.attribution import Attribution
 from namjax.datasets import load_dataset
+from namjax.explainer import nam
 from namjax.graph import Graph
-from namjax.model import GCN, GCNConfig, device_graph, gcn_apply, gcn_params
-from namjax.nam import Attribution, nam
+from namjax.model import GNN, GNNConfig, device_graph, forward
 from namjax.synthetic import citation_graph
-from namjax.train import train
+from namjax.training import train
 
 DATA_DIR = os.environ.get("NAMJAX_DATA_DIR", "../shared/datasets/planetoid")
 
@@ -106,7 +107,7 @@ def best_of(rounds: int, run, targets: np.ndarray):
 
 
 # ---------------------------------------------------------------------------- namjax
-def bench_namjax(model: GCN, graph: Graph, repeats: int) -> tuple[dict, Attribution]:
+def bench_namjax(model: GNN, graph: Graph, repeats: int) -> tuple[dict, Attribution]:
     """First and warm calls of ``nam(model, graph)`` (all targets, all classes)."""
     first = nam(model, graph)
     runs = [nam(model, graph).stats for _ in range(repeats)]
@@ -122,16 +123,16 @@ def bench_namjax(model: GCN, graph: Graph, repeats: int) -> tuple[dict, Attribut
 
 
 # ---------------------------------------------------------------------------- autodiff
-def autodiff_runner(model: GCN, graph: Graph, per_batch: int = 2):
+def autodiff_runner(model: GNN, graph: Graph, per_batch: int = 2):
     """``run(targets) -> (S, C, N)``: gradient x input per (target, class) pair over the full
     dense ``X``, summed over features; ``vmap(grad)`` over the pairs of ``per_batch`` targets
     at a time."""
-    params = gcn_params(model)
-    dg = device_graph(graph, jnp.float32, sparse_features=False)
-    act, num_c = model.config.activation, model.config.num_classes
+    steps = model.steps()
+    dg = device_graph(graph, model.operators, jnp.float32, sparse_features=False)
+    num_c = model.config.num_classes
 
     def logit(x, a, c):
-        return gcn_apply(params, dg._replace(features=x), act)[a, c]
+        return forward(steps, dg._replace(features=x))[a, c]
 
     @jax.jit
     def contributions(x, a, c):
@@ -163,7 +164,7 @@ def torch_available() -> bool:
     return True
 
 
-def torch_gcn(model: GCN):
+def torch_gcn(model: GNN):
     """A PyG GCN (GCNConv layers computing ``Â`` themselves, ReLU) carrying ``model``'s
     weights."""
     import torch
@@ -173,10 +174,12 @@ def torch_gcn(model: GCN):
         def __init__(self):
             super().__init__()
             self.convs = torch.nn.ModuleList()
-            for w, b in gcn_params(model):
-                conv = GCNConv(w.shape[0], w.shape[1])
-                conv.lin.weight.data = torch.tensor(np.asarray(w).T.copy())
-                conv.bias.data = torch.tensor(np.asarray(b))
+            for step in model.steps():
+                w, b = np.asarray(step.terms[0].weight), step.bias
+                conv = GCNConv(w.shape[0], w.shape[1], bias=b is not None)
+                conv.lin.weight.data = torch.tensor(w.T.copy())
+                if b is not None:
+                    conv.bias.data = torch.tensor(np.asarray(b))
                 self.convs.append(conv)
 
         def forward(self, x, edge_index):
@@ -199,7 +202,7 @@ def torch_inputs(graph: Graph):
     return x, edge_index
 
 
-def captum_runner(model: GCN, graph: Graph):
+def captum_runner(model: GNN, graph: Graph):
     """``run(targets) -> (S, C, N)``: PyG ``Explainer`` + Captum InputXGradient, one call per
     (target, class); a node's contribution is its feature mask summed over features."""
     import torch
@@ -243,7 +246,7 @@ class SubgraphExplainer:
     gives every class's gradient.
     """
 
-    def __init__(self, model: GCN, graph: Graph):
+    def __init__(self, model: GNN, graph: Graph):
         import torch
         from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
@@ -267,7 +270,7 @@ class SubgraphExplainer:
         h = p
         for i, conv in enumerate(self.convs):
             h = conv.propagate(edge_index, x=h if i == 0 else conv.lin(h), edge_weight=edge_weight)
-            h = h + conv.bias
+            h = h if conv.bias is None else h + conv.bias
             if i < len(self.convs) - 1:
                 h = h.relu()
         return h
@@ -298,7 +301,7 @@ class SubgraphExplainer:
         ]
 
 
-def subgraph_runner(model: GCN, graph: Graph, chunk: int):
+def subgraph_runner(model: GNN, graph: Graph, chunk: int):
     """``run(targets) -> {target: (sources, (C, n) contributions)}`` with
     :class:`SubgraphExplainer` over chunks of ``chunk`` targets."""
     explain = SubgraphExplainer(model, graph)
@@ -334,7 +337,8 @@ def scaling_child(spec: str, repeats: int) -> None:
     """Fresh process: namjax alone on one graph (random-init GCN(16), the same work as a
     trained one). Prints one JSON line."""
     graph = make_graph(spec)
-    model = GCN(GCNConfig(graph.num_features, int(graph.labels.max()) + 1), rngs=nnx.Rngs(0))
+    config = GNNConfig.create("gcn", graph.num_features, int(graph.labels.max()) + 1)
+    model = GNN(config, rngs=nnx.Rngs(0))
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     first = nam(model, graph)
     warm = min((nam(model, graph).stats for _ in range(repeats)), key=lambda r: r["total_s"])

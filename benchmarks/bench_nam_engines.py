@@ -27,9 +27,9 @@ import jax
 import numpy as np
 
 from namjax.datasets import load_dataset
-from namjax.model import GCNConfig
-from namjax.nam import nam
-from namjax.train import train
+from namjax.explainer import nam
+from namjax.model import GNNConfig
+from namjax.training import train
 
 DATA_DIR = os.environ.get("NAMJAX_DATA_DIR", "../shared/datasets/planetoid")
 CASES = (("cora", 2), ("cora", 3), ("citeseer", 2))
@@ -38,7 +38,7 @@ ENGINES = ("pairs", "subgraph")
 
 def setup(name: str, depth: int):
     graph = load_dataset(name, DATA_DIR)
-    cfg = GCNConfig(graph.num_features, graph.num_classes, hidden=(16,) * (depth - 1))
+    cfg = GNNConfig.create("gcn", graph.num_features, graph.num_classes, (16,) * (depth - 1))
     return graph, train(graph, cfg, seed=0).model
 
 

@@ -17,9 +17,9 @@ import time
 import numpy as np
 
 from namjax.datasets import load_dataset
-from namjax.nam import nam
+from namjax.explainer import nam
 from namjax.perturb import deletion_curves, reference_logits
-from namjax.train import train
+from namjax.training import train
 
 
 def steady_seconds(model, graph, attribution, repeats: int) -> float:

@@ -36,9 +36,9 @@ def peak_rss_gb() -> float:
 def one(n: int, mode: str, topk: int, epochs: int, budget: str, out: Path) -> dict:
     """Generate, train and explain one graph in this process; returns the measurements."""
     from namjax import jobs
-    from namjax.nam import nam
+    from namjax.explainer import nam
     from namjax.synthetic import citation_graph
-    from namjax.train import train
+    from namjax.training import train
 
     t0 = time.perf_counter()
     graph = citation_graph(n, seed=0)
@@ -59,7 +59,7 @@ def one(n: int, mode: str, topk: int, epochs: int, budget: str, out: Path) -> di
     t0 = time.perf_counter()
     if mode == "job":
         result = jobs.run(
-            trained.model, graph, out, topk=topk, memory_budget=jobs.parse_bytes(budget)
+            trained.model, graph, out, top_k=topk, memory_budget=jobs.parse_bytes(budget)
         )
         rec["explain_s"] = time.perf_counter() - t0
         rec["pairs"] = result.pairs

@@ -30,20 +30,19 @@ from jax.experimental import sparse as jsparse
 
 from namjax.datasets import load_dataset
 from namjax.model import DeviceGraph
-from namjax.train import train
+from namjax.training import train
 
 EPOCHS = 200
 model_module = sys.modules["namjax.model"]
-train_module = sys.modules["namjax.train"]
+train_module = sys.modules["namjax.training"]
 
 
-def bcoo_propagate(graph: DeviceGraph, h: jax.Array) -> jax.Array:
-    """``Â @ h`` with ``Â`` as a BCOO matrix (the alternative to the default segment sum)."""
+def bcoo_propagate(graph: DeviceGraph, values: jax.Array, h: jax.Array) -> jax.Array:
+    """``Op @ h`` with the operator as a BCOO matrix (the alternative to the default segment
+    sum)."""
     n = h.shape[0]
     indices = jnp.stack([graph.receivers, graph.senders], axis=1)
-    a_hat = jsparse.BCOO(
-        (graph.weights, indices), shape=(n, n), indices_sorted=True, unique_indices=True
-    )
+    a_hat = jsparse.BCOO((values, indices), shape=(n, n), indices_sorted=True, unique_indices=True)
     return a_hat @ h
 
 
@@ -55,7 +54,7 @@ def bench_namjax(graph, propagate, repeats: int) -> dict:
     """Time train() with ``propagate`` swapped into the model (the loop is recompiled)."""
     model_module.propagate = propagate
     train_module._runner.cache_clear()
-    train_module._apply.clear_cache()
+    model_module._forward_jit.clear_cache()
     t0 = time.perf_counter()
     first = train(graph, seed=0, patience=0, epochs=EPOCHS)
     first_s = time.perf_counter() - t0

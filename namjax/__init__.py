@@ -1,37 +1,83 @@
-"""namjax: exact node attributions (NAM) and their visualisation (NIV) for GCNs, in JAX."""
+"""namjax: exact node attributions for graph neural networks, for every target and class at
+once, in JAX.
 
-from namjax.datasets import DatasetError, load_dataset, load_planetoid_graph
-from namjax.graph import Graph, GraphError
-from namjax.io import ModelError, load_model, model_info, save_model
-from namjax.model import GCN, DeviceGraph, GCNConfig, device_graph, gcn_apply, gcn_params
-from namjax.nam import Attribution, nam, paths
+Data flows one way: graph -> model -> engine -> attribution -> perturbation | views | tables |
+jobs. The names below are the public API; submodules hold the details.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from namjax.attribution import Attribution
+from namjax.datasets import load_dataset, load_planetoid_graph
+from namjax.errors import (
+    AttributionError,
+    DatasetError,
+    GraphError,
+    JobError,
+    ModelError,
+    NamjaxError,
+    OptionError,
+    OutputError,
+    ViewError,
+)
+from namjax.explainer import nam
+from namjax.graph import Graph
+from namjax.io import load_model, model_info, save_model
+from namjax.layers import GCNConv, GINConv, SAGEConv, SGConv
+from namjax.model import (
+    GNN,
+    DeviceGraph,
+    GNNConfig,
+    device_graph,
+    forward,
+    model_fingerprint,
+    predict,
+)
 from namjax.perturb import Perturbation, deletion_curves
 from namjax.subgraph import KHop, khop
-from namjax.train import TrainResult, accuracy, predict, train
-from namjax.views.niv import NIVError, niv, niv_bars, niv_paths, write_figure
+from namjax.training import TrainResult, accuracy, train
+from namjax.views.curves import deletion_figure, write_deletion
+from namjax.views.niv import niv, niv_bars, niv_paths, write_figure
+from namjax.walks import paths
+
+try:
+    __version__ = version("namjax")
+except PackageNotFoundError:  # a source tree that is not installed
+    __version__ = "unknown"
 
 __all__ = [
-    "GCN",
+    "GNN",
     "Attribution",
+    "AttributionError",
     "DatasetError",
     "DeviceGraph",
-    "GCNConfig",
+    "GCNConv",
+    "GINConv",
+    "GNNConfig",
     "Graph",
     "GraphError",
+    "JobError",
     "KHop",
     "ModelError",
-    "NIVError",
+    "NamjaxError",
+    "OptionError",
+    "OutputError",
     "Perturbation",
+    "SAGEConv",
+    "SGConv",
     "TrainResult",
+    "ViewError",
+    "__version__",
     "accuracy",
     "deletion_curves",
+    "deletion_figure",
     "device_graph",
-    "gcn_apply",
-    "gcn_params",
+    "forward",
     "khop",
     "load_dataset",
     "load_model",
     "load_planetoid_graph",
+    "model_fingerprint",
     "model_info",
     "nam",
     "niv",
@@ -41,5 +87,6 @@ __all__ = [
     "predict",
     "save_model",
     "train",
+    "write_deletion",
     "write_figure",
 ]

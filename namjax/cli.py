@@ -1,8 +1,9 @@
 """The ``namjax`` command line. Each subcommand only composes library functions.
 
 Every command takes ``--json`` and then prints a one-line JSON summary as its last stdout line.
-User errors (unknown dataset, missing files, bad arguments) exit with code 2 and one line on
-stderr, never a traceback.
+User errors (unknown dataset, missing files, bad arguments, an unusable ``--out``) exit with
+code 2 and one line on stderr, ``namjax <command>: error: ...``, never a traceback; output
+paths are checked before any work.
 """
 
 from __future__ import annotations
@@ -12,32 +13,37 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
-from namjax.graph import GraphError
-
-
-class UserError(Exception):
-    """An error caused by the user's input; reported as one line, exit code 2."""
-
-
-USER_ERRORS: tuple[type[BaseException], ...] = (UserError, GraphError, FileNotFoundError)
+from namjax.errors import NamjaxError, OptionError
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's own errors: one line, exit 2
-        print(f"namjax: error: {message}", file=sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
         raise SystemExit(2)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("namjax")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a one-line JSON summary last")
 
 
-def _data_args(p: argparse.ArgumentParser) -> None:
+def _data_args(p: argparse.ArgumentParser, default: str | None = "karate") -> None:
+    what = "default: the dataset recorded in --model" if default is None else f"default {default}"
     p.add_argument(
         "--dataset",
-        default="karate",
-        help="dataset name (karate, cora, citeseer, pubmed); default karate",
+        default=default,
+        help="karate, cora, citeseer, pubmed, synthetic:N[:seed], or a graph file (.npz, or a "
+        f"Parquet directory; see README, Your own graph files); {what}",
     )
     p.add_argument(
         "--data-dir",
@@ -49,16 +55,32 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="model directory written by `namjax train`")
-    _data_args(p)
+    _data_args(p, default=None)
+
+
+def _load_graph(args: argparse.Namespace):
+    from namjax.graphfile import graph_from_spec
+
+    return graph_from_spec(args.dataset, args.data_dir)
 
 
 def _load_model_and_graph(args: argparse.Namespace):
-    """The dataset named by ``--dataset/--data-dir`` and the ``--model`` trained on it."""
-    from namjax.datasets import load_dataset
-    from namjax.io import load_model
+    """The graph named by ``--dataset`` (default: the one recorded in the model directory) and
+    the ``--model`` trained on it."""
+    from namjax.io import load_model, model_info
 
-    graph = load_dataset(args.dataset, args.data_dir)
+    if args.dataset is None:
+        args.dataset = model_info(args.model).get("dataset") or "karate"
+    graph = _load_graph(args)
     return graph, load_model(args.model, graph)
+
+
+def _check_out_dir(args: argparse.Namespace, ours=frozenset()) -> Path:
+    from namjax.outputs import check_output_dir
+
+    out = Path(args.out)
+    check_output_dir(out, overwrite=getattr(args, "overwrite", False), ours=ours)
+    return out
 
 
 def emit(args: argparse.Namespace, summary: dict, text: str) -> None:
@@ -86,6 +108,7 @@ def command(name: str, help: str, configure: Callable[[argparse.ArgumentParser],
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="namjax", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"namjax {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (help_text, configure, fn) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -95,6 +118,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _class_id(text: str | None, graph) -> int | None:
+    """``--class``: a class id or a class name of ``graph``."""
+    if text is None:
+        return None
+    if text.lstrip("-").isdigit():
+        return int(text)
+    names = graph.class_names or ()
+    if text in names:
+        return names.index(text)
+    known = ", ".join(names) if names else f"0..{graph.num_classes - 1}"
+    raise OptionError(f"--class {text!r} is neither a class id nor a class name ({known})")
+
+
+# ---------------------------------------------------------------------------- niv
 def _niv_args(p: argparse.ArgumentParser) -> None:
     _model_args(p)
     p.add_argument("--node", type=int, required=True, help="the target node to explain")
@@ -102,9 +149,8 @@ def _niv_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--class",
         dest="cls",
-        type=int,
         default=None,
-        help="class whose score is explained; default the node's predicted class",
+        help="class whose score is explained (id or name); default the node's predicted class",
     )
     p.add_argument(
         "--top-k",
@@ -128,39 +174,40 @@ def _niv_args(p: argparse.ArgumentParser) -> None:
 
 @command("niv", "draw a node's Node Importance Visualization (interactive Plotly)", _niv_args)
 def _niv(args: argparse.Namespace) -> int:
-    from namjax.nam import nam
-    from namjax.train import predict
-    from namjax.views.niv import NIVError, niv, niv_bars, niv_paths, write_figure
+    from namjax.explainer import nam
+    from namjax.model import predict
+    from namjax.outputs import check_output_file
+    from namjax.views.niv import FORMATS, niv, niv_bars, niv_paths, write_figure
 
+    check_output_file(Path(args.out), FORMATS)
     graph, model = _load_model_and_graph(args)
     node = int(graph.check_nodes(args.node, "--node")[0])
-    try:
-        if args.paths is not None:
-            fig = niv_paths(model, graph, node, args.paths, cls=args.cls)
+    cls = _class_id(args.cls, graph)
+    if args.paths is not None:
+        fig = niv_paths(model, graph, node, args.paths, cls=cls)
+    else:
+        result = nam(model, graph, targets=[node], classes="all")
+        logits = predict(model, graph)
+        if args.bars is not None:
+            fig = niv_bars(result, graph, node, args.bars, cls=cls, predictions=logits)
         else:
-            result = nam(model, graph, targets=[node], classes="all")
-            logits = predict(model, graph)
-            if args.bars is not None:
-                fig = niv_bars(result, graph, node, args.bars, cls=args.cls, predictions=logits)
-            else:
-                fig = niv(
-                    result,
-                    graph,
-                    node,
-                    args.hops,
-                    cls=args.cls,
-                    top_k=args.top_k or None,
-                    predictions=logits,
-                    layout=args.layout,
-                )
-        out = write_figure(fig, args.out, cdn=args.cdn)
-    except NIVError as e:
-        raise UserError(str(e)) from None
+            fig = niv(
+                result,
+                graph,
+                node,
+                args.hops,
+                cls=cls,
+                top_k=args.top_k or None,
+                predictions=logits,
+                layout=args.layout,
+            )
+    out = write_figure(fig, args.out, cdn=args.cdn)
     summary = {"out": str(out), **fig.layout.meta}
     emit(args, summary, f"wrote {summary['view']} view of node {node} to {out}")
     return 0
 
 
+# ---------------------------------------------------------------------------- datasets
 def _datasets_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data-dir",
@@ -177,7 +224,7 @@ def _datasets(args: argparse.Namespace) -> int:
     from namjax.datasets import DATASETS, PAPER_TABLE1, dataset_stats
 
     if args.data_dir is not None and not os.path.isdir(args.data_dir):
-        raise UserError(f"--data-dir {args.data_dir} is not a directory")
+        raise OptionError(f"--data-dir {args.data_dir} is not a directory")
     cols = ("nodes", "features", "classes", "edges", "train", "val", "test")
     rows = [dataset_stats(name, args.data_dir) for name in DATASETS]
     lines = [f"{'dataset':<16}" + "".join(f"{c:>10}" for c in cols) + "  note"]
@@ -192,60 +239,66 @@ def _datasets(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
+# ---------------------------------------------------------------------------- train
 def _train_args(p: argparse.ArgumentParser) -> None:
+    from namjax.layers import ACTIVATIONS, KINDS
+
     _data_args(p)
+    p.add_argument("--arch", choices=tuple(KINDS), default="gcn", help="layer kind; default gcn")
     p.add_argument("--seed", type=int, default=0, help="random seed; default 0")
     p.add_argument("--epochs", type=_positive_int, default=200, help="epoch limit; default 200")
     p.add_argument("--hidden", type=_positive_int, default=16, help="hidden size; default 16")
     p.add_argument(
-        "--layers", type=_positive_int, default=2, help="number of GCN layers K (1..4); default 2"
+        "--depth",
+        type=_positive_int,
+        default=2,
+        help="K, the number of propagations (layers; for sgc the powers of Â); default 2",
     )
     p.add_argument(
-        "--activation", default="relu", help="relu (default), tanh, elu, leaky_relu or identity"
+        "--activation",
+        choices=tuple(ACTIVATIONS),
+        default="relu",
+        help="activation between (and, for gin, inside) layers; default relu",
     )
     p.add_argument(
-        "--bias", action="store_true", help="give each layer a bias b(l) (Kipf's code has none)"
+        "--bias",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="give each layer a bias (default: off for gcn, as in Kipf & Welling's code; on "
+        "for the others, as in PyG)",
     )
     p.add_argument(
         "--patience", type=int, default=10, help="early-stopping window (0: off); default 10"
     )
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty directory")
     p.add_argument("--out", required=True, help="directory to write the trained model to")
 
 
-@command("train", "train a GCN (Kipf & Welling's setup) and save it", _train_args)
+@command("train", "train a GNN (Kipf & Welling's setup) and save it", _train_args)
 def _train(args: argparse.Namespace) -> int:
-    from namjax.datasets import load_dataset
-    from namjax.io import save_model
-    from namjax.model import GCNConfig
-    from namjax.train import train
+    from namjax.io import META_FILE, PARAMS_FILE, save_model
+    from namjax.model import GNNConfig
+    from namjax.training import train
 
     if args.patience < 0:
-        raise UserError(f"--patience must be >= 0, got {args.patience}")
-    graph = load_dataset(args.dataset, args.data_dir)
-    try:
-        config = GCNConfig(
-            in_features=graph.num_features,
-            num_classes=graph.num_classes,
-            hidden=(args.hidden,) * (args.layers - 1),
-            activation=args.activation,
-            bias=args.bias,
-        )
-    except ValueError as e:
-        raise UserError(str(e)) from None
+        raise OptionError(f"--patience must be >= 0, got {args.patience}")
+    out = _check_out_dir(args, ours={META_FILE, PARAMS_FILE})
+    graph = _load_graph(args)
+    shape = {"hops": args.depth} if args.arch == "sgc" else {}
+    hidden = () if args.arch == "sgc" else (args.hidden,) * (args.depth - 1)
+    config = GNNConfig.create(
+        args.arch,
+        graph.num_features,
+        graph.num_classes,
+        hidden,
+        activation=args.activation,
+        bias=args.bias,
+        **shape,
+    )
     result = train(
         graph, config, seed=args.seed, epochs=args.epochs, patience=args.patience, progress=True
     )
-    out = save_model(result.model, graph, args.out)
+    save_model(result.model, graph, out)
     summary = {
         "dataset": graph.name,
         "out": str(out),
@@ -260,18 +313,22 @@ def _train(args: argparse.Namespace) -> int:
     emit(
         args,
         summary,
-        f"trained {config.depth}-layer GCN on {graph.name} in {result.epochs} epochs "
-        f"({result.seconds:.1f} s): train {result.train_accuracy:.3f}, "
+        f"trained {config.arch} (depth {config.depth}) on {graph.name} in {result.epochs} "
+        f"epochs ({result.seconds:.1f} s): train {result.train_accuracy:.3f}, "
         f"val {result.val_accuracy:.3f}, test {result.test_accuracy:.3f}; saved to {out}",
     )
     return 0
 
 
+# ---------------------------------------------------------------------------- perturb
 def _perturb_args(p: argparse.ArgumentParser) -> None:
+    from namjax.engine.sweep import MODES
+    from namjax.perturb import RANKINGS
+
     _model_args(p)
     p.add_argument(
         "--mode",
-        choices=("remove", "zero"),
+        choices=MODES,
         default="remove",
         help="remove deleted nodes with their edges and renormalise (default) or zero their "
         "features",
@@ -280,8 +337,7 @@ def _perturb_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--rankings",
         default=None,
-        help="comma-separated rankings (default all: nam, nam_reversed, nam_abs, structure, "
-        "saliency, occlusion, random)",
+        help=f"comma-separated rankings (default all: {', '.join(RANKINGS)})",
     )
     p.add_argument(
         "--sparsity",
@@ -289,6 +345,7 @@ def _perturb_args(p: argparse.ArgumentParser) -> None:
         default=0.8,
         help="fidelity explanation = top (1 - sparsity) of the neighbours; default 0.8",
     )
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty directory")
     p.add_argument("--out", required=True, help="directory for curves.parquet and deletion.html")
 
 
@@ -299,16 +356,15 @@ def _perturb_args(p: argparse.ArgumentParser) -> None:
 )
 def _perturb(args: argparse.Namespace) -> int:
     from namjax.perturb import RANKINGS, deletion_curves
-    from namjax.views.curves import write_deletion
+    from namjax.views.curves import DELETION_FILES, write_deletion
 
+    out = _check_out_dir(args, ours=DELETION_FILES)
     graph, model = _load_model_and_graph(args)
     rankings = tuple(RANKINGS) if args.rankings is None else tuple(args.rankings.split(","))
     result = deletion_curves(
         model, graph, mode=args.mode, seeds=args.seeds, rankings=rankings, sparsity=args.sparsity
     )
-    paths = write_deletion(
-        result, args.out, title=f"Deletion curves on {graph.name} ({args.mode} mode)"
-    )
+    paths = write_deletion(result, out, title=f"Deletion curves on {graph.name} ({args.mode} mode)")
     if "png_skipped" in paths:
         print(paths["png_skipped"], file=sys.stderr)
     summary = {"dataset": graph.name, **result.summary(), **{k: str(v) for k, v in paths.items()}}
@@ -317,30 +373,35 @@ def _perturb(args: argparse.Namespace) -> int:
         f"deletion AUC on {graph.name} ({len(result.targets)} targets, {args.mode}): "
         + ", ".join(f"{name} {value:.3f}" for name, value in auc.items() if name != "random_sd")
     )
-    emit(args, summary, f"{text}; wrote {args.out}")
+    emit(args, summary, f"{text}; wrote {out}")
     return 0
 
 
+# ---------------------------------------------------------------------------- explain
 def _explain_args(p: argparse.ArgumentParser) -> None:
+    from namjax.checks import CLASS_CHOICES
+    from namjax.explainer import ENGINES
+
     _model_args(p)
     p.add_argument(
         "--targets",
         default="all",
-        help="nodes to explain: all (default), test, or comma-separated node ids",
+        help="nodes to explain: all (default), train, val, test, or comma-separated node ids",
     )
     p.add_argument(
         "--classes",
-        choices=("all", "predicted"),
+        choices=CLASS_CHOICES,
         default="all",
-        help="explain every class (default) or only each target's predicted class",
+        help="explain every class (default), each target's predicted class or its true class",
     )
     p.add_argument(
         "--engine",
-        choices=("pairs", "subgraph"),
+        choices=ENGINES,
         default="pairs",
         help="pairs: shared forward mode over (node, source) pairs (default, fastest); "
         "subgraph: per-target reverse mode vmapped over K-hop subgraphs (cross-check)",
     )
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty directory")
     p.add_argument(
         "--out", required=True, help="directory for contributions.parquet and targets.parquet"
     )
@@ -354,10 +415,10 @@ def _job_args(p: argparse.ArgumentParser) -> None:
         "dataset to --out (targets/ and contributions/ parts; see README, Batch jobs at scale)",
     )
     g.add_argument(
-        "--topk",
+        "--top-k",
         type=_positive_int,
-        help="keep the k largest |contributions| per "
-        "target and class (plus bias and the sum of the rest)",
+        help="keep the k largest |contributions| per target and class (plus bias and the sum "
+        "of the rest)",
     )
     g.add_argument("--chunk-targets", type=_positive_int, help="targets per chunk")
     g.add_argument("--memory-budget", help="size chunks to this estimated peak, e.g. 2GB")
@@ -370,22 +431,19 @@ def _job_args(p: argparse.ArgumentParser) -> None:
 def _explain_job(args: argparse.Namespace, model, graph, targets) -> int:
     from namjax import jobs
 
-    try:
-        budget = None if args.memory_budget is None else jobs.parse_bytes(args.memory_budget)
-        result = jobs.run(
-            model,
-            graph,
-            args.out,
-            targets=targets,
-            classes=args.classes,
-            topk=args.topk,
-            chunk_targets=args.chunk_targets,
-            memory_budget=budget,
-            resume=args.resume,
-            progress=True,
-        )
-    except jobs.JobError as e:
-        raise UserError(str(e)) from None
+    budget = None if args.memory_budget is None else jobs.parse_bytes(args.memory_budget)
+    result = jobs.run(
+        model,
+        graph,
+        args.out,
+        targets=targets,
+        classes=args.classes,
+        top_k=args.top_k,
+        chunk_targets=args.chunk_targets,
+        memory_budget=budget,
+        resume=args.resume,
+        progress=True,
+    )
     summary = {"dataset": graph.name, **result.summary()}
     emit(
         args,
@@ -397,20 +455,21 @@ def _explain_job(args: argparse.Namespace, model, graph, targets) -> int:
 
 
 def _parse_targets(text: str, graph):
-    """``all``, ``test`` or ``ID,ID,...`` -> node ids (one-line errors)."""
+    """``all``, ``train``, ``val``, ``test`` or ``ID,ID,...`` -> node ids (one-line errors)."""
     import numpy as np
 
     if text == "all":
         return np.arange(graph.num_nodes)
-    if text == "test":
-        if not graph.test_mask.any():
-            raise UserError(f"{graph.name} has no test nodes; give --targets all or node ids")
-        return np.flatnonzero(graph.test_mask)
+    masks = {"train": graph.train_mask, "val": graph.val_mask, "test": graph.test_mask}
+    if text in masks:
+        if not masks[text].any():
+            raise OptionError(f"{graph.name} has no {text} nodes; give --targets all or node ids")
+        return np.flatnonzero(masks[text])
     try:
         ids = [int(part) for part in text.split(",")]
     except ValueError:
-        raise UserError(
-            f"--targets must be all, test or comma-separated node ids, got {text!r}"
+        raise OptionError(
+            f"--targets must be all, train, val, test or comma-separated node ids, got {text!r}"
         ) from None
     return graph.check_nodes(ids, "target")
 
@@ -421,26 +480,27 @@ def _parse_targets(text: str, graph):
     _explain_args,
 )
 def _explain(args: argparse.Namespace) -> int:
-    from namjax.nam import nam
+    from namjax.attribution import PLAIN_FILES
+    from namjax.explainer import nam
 
+    job_flags = (args.top_k, args.chunk_targets, args.memory_budget, args.coordinator)
+    as_job = args.resume or any(flag is not None for flag in job_flags)
+    if as_job and args.engine != "pairs":
+        raise OptionError("batch jobs (--top-k, --chunk-targets, ...) run the pairs engine only")
+    if not as_job:
+        _check_out_dir(args, ours=PLAIN_FILES)
     if args.coordinator or args.num_processes > 1:  # before any JAX call
-        from namjax.jobs import JobError, initialize_distributed
+        from namjax.jobs import initialize_distributed
 
         if not args.coordinator:
-            raise UserError("--num-processes > 1 needs --coordinator HOST:PORT")
-        try:
-            initialize_distributed(args.coordinator, args.num_processes, args.process_id)
-        except JobError as e:
-            raise UserError(str(e)) from None
+            raise OptionError("--num-processes > 1 needs --coordinator HOST:PORT")
+        initialize_distributed(args.coordinator, args.num_processes, args.process_id)
     graph, model = _load_model_and_graph(args)
     targets = _parse_targets(args.targets, graph)
-    job_flags = (args.topk, args.chunk_targets, args.memory_budget, args.coordinator)
-    if args.resume or any(flag is not None for flag in job_flags):
-        if args.engine != "pairs":
-            raise UserError("batch jobs (--topk, --chunk-targets, ...) run the pairs engine only")
+    if as_job:
         return _explain_job(args, model, graph, targets)
     result = nam(model, graph, targets, args.classes, engine=args.engine, progress=True)
-    out = result.save(args.out)
+    out = result.save(args.out, overwrite=args.overwrite)
     stats = result.stats
     summary = {
         "dataset": graph.name,
@@ -465,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except USER_ERRORS as e:
+    except (NamjaxError, OSError) as e:
         print(f"namjax {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -27,12 +27,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from namjax.graph import Graph, GraphError
-
-
-class DatasetError(GraphError):
-    """A dataset cannot be found, fetched or read; the message names the problem in one line."""
-
+from namjax.errors import DatasetError
+from namjax.graph import Graph
 
 DATASETS = ("karate", "cora", "citeseer", "pubmed")
 PLANETOID = ("cora", "citeseer", "pubmed")

@@ -27,6 +27,25 @@ from namjax.errors import GraphError
 
 Features = sp.csr_matrix | np.ndarray
 Directed = Literal["symmetrize", "error"]
+Neighbours = Literal["weighted", "binary", "none"]
+Norm = Literal["sym", "row", "none"]
+
+
+def degree_scales(norm: Norm, degree, xp=np):
+    """Row and column scales ``(r, c)`` of an operator ``diag(r) M diag(c)`` whose rows sum to
+    ``degree`` (``(N,)``, numpy or jax.numpy per ``xp``): ``"sym"`` gives ``r = c = d^-1/2``,
+    ``"row"`` ``r = 1/d, c = 1``, ``"none"`` ones; a zero degree gives zero scales (an empty row
+    propagates nothing, as in PyG)."""
+    ones = xp.ones_like(degree)
+    if norm == "none":
+        return ones, ones
+    safe = xp.where(degree > 0, degree, 1.0)
+    if norm == "sym":
+        inv = xp.where(degree > 0, 1.0 / xp.sqrt(safe), 0.0)
+        return inv, inv
+    if norm == "row":
+        return xp.where(degree > 0, 1.0 / safe, 0.0), ones
+    raise GraphError(f"unknown normalisation {norm!r}; choose sym, row or none")
 
 
 @dataclass(frozen=True, eq=False)
@@ -228,17 +247,65 @@ class Graph:
         return self.adjacency.nnz // 2
 
     @cached_property
-    def normalized_adjacency(self) -> sp.csr_matrix:
-        """``Â = D^-1/2 (A + I) D^-1/2`` as an ``(N, N)`` float32 CSR matrix (sorted indices)."""
+    def pattern(self) -> sp.csr_matrix:
+        """``A + I`` as an ``(N, N)`` float32 CSR matrix with sorted indices: the sparsity pattern
+        every propagation operator lives on (its data: the edge weights and 1 on the diagonal)."""
         a = (self.adjacency + sp.identity(self.num_nodes, dtype=np.float32, format="csr")).tocsr()
         a.sort_indices()
-        inv_sqrt = 1.0 / np.sqrt(np.asarray(a.sum(axis=1), np.float64).ravel())
-        rows = np.repeat(np.arange(self.num_nodes), np.diff(a.indptr))
-        # one product of the two end scales per entry (commutative), in float64, rounded once:
-        # Â is exactly symmetric in float32, as A is
-        scale = inv_sqrt[rows] * inv_sqrt[a.indices]
-        data = (a.data.astype(np.float64) * scale).astype(np.float32)
-        return sp.csr_matrix((data, a.indices, a.indptr), shape=a.shape)
+        return a
+
+    @cached_property
+    def transpose_positions(self) -> np.ndarray:
+        """``(E,)`` int64: the position in :attr:`pattern` of each entry's transpose (the
+        pattern is symmetric; an operator need not be)."""
+        a = self.pattern
+        rows = np.repeat(np.arange(self.num_nodes, dtype=np.int64), np.diff(a.indptr))
+        return np.argsort(a.indices.astype(np.int64) * self.num_nodes + rows, kind="stable")
+
+    def propagation(
+        self,
+        neighbours: Neighbours = "weighted",
+        self_loop: float = 1.0,
+        norm: Norm = "sym",
+        dtype=np.float32,
+    ) -> sp.csr_matrix:
+        """The operator ``diag(r) (A° + s I) diag(c)`` on the pattern of ``A + I`` (explicit zeros
+        kept, so every operator has the same ``indptr``/``indices``).
+
+        ``A°`` is the weighted adjacency (``neighbours="weighted"``), its 0/1 pattern
+        (``"binary"``) or nothing (``"none"``); ``s`` is ``self_loop``; the scales come from the
+        degrees ``d = A° 1 + s`` (:func:`degree_scales`): ``"sym"`` gives
+        ``D^-1/2 (A° + sI) D^-1/2``, ``"row"`` ``D^-1 (A° + sI)``, ``"none"`` ``A° + sI``. Computed
+        in float64 with one product of the two end scales per entry, rounded once to ``dtype``:
+        a symmetric normalisation of a symmetric ``A`` is exactly symmetric.
+        """
+        key = (neighbours, float(self_loop), norm, np.dtype(dtype).name)
+        if key not in self._operators:
+            a = self.pattern
+            rows = np.repeat(np.arange(self.num_nodes), np.diff(a.indptr))
+            diagonal = rows == a.indices
+            if neighbours == "none":
+                entries = np.zeros(a.nnz)
+            elif neighbours == "binary":
+                entries = np.ones(a.nnz)
+            else:
+                entries = a.data.astype(np.float64)
+            entries[diagonal] = self_loop
+            degree = np.bincount(rows, weights=entries, minlength=self.num_nodes)
+            r, c = degree_scales(norm, degree)
+            data = (entries * (r[rows] * c[a.indices])).astype(dtype)
+            self._operators[key] = sp.csr_matrix((data, a.indices, a.indptr), shape=a.shape)
+        return self._operators[key]
+
+    @cached_property
+    def _operators(self) -> dict:
+        return {}
+
+    @property
+    def normalized_adjacency(self) -> sp.csr_matrix:
+        """``Â = D^-1/2 (A + I) D^-1/2`` as an ``(N, N)`` float32 CSR matrix (sorted indices),
+        Kipf & Welling's propagation operator (:meth:`propagation` with its defaults)."""
+        return self.propagation()
 
     @cached_property
     def fingerprint(self) -> str:

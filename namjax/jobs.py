@@ -14,7 +14,7 @@ place when complete (``targets`` first, ``contributions`` last), so a chunk is f
 when its ``contributions`` part exists. ``resume=True`` recomputes only the chunks without one,
 and refuses a directory that holds a job with other parameters.
 
-With ``topk=k`` only the ``k`` largest ``|contribution|`` per (target, class) are kept; the
+With ``top_k=k`` only the ``k`` largest ``|contribution|`` per (target, class) are kept; the
 ``targets`` table holds the bias and the sum of the dropped contributions (``rest``), so
 ``sum(kept) + rest + bias == logit`` stays checkable.
 
@@ -38,30 +38,23 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
+from namjax.attribution import SUCCESS_FILE, TABLES, Attribution
+from namjax.checks import check_classes, check_features, check_targets, check_top_k
+from namjax.engine.globalpass import global_pass
+from namjax.engine.pairs import contract
+from namjax.engine.plan import padded_chunks, plan_chunk
+from namjax.errors import JobError
+from namjax.explainer import assemble, class_slots
 from namjax.graph import Graph
-from namjax.model import GCN, gcn_params
-from namjax.nam import (
-    MIN_SLOTS,
-    Attribution,
-    class_slots,
-    explain_chunk,
-    global_pass,
-    plan_chunk,
-)
-from namjax.subgraph import khop, round_up
+from namjax.model import GNN, model_fingerprint
+from namjax.outputs import check_output_dir, write_table
+from namjax.subgraph import khop
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 JOB_FILE = "_job.json"
-SUCCESS_FILE = "_SUCCESS"
-TABLES = ("targets", "contributions")
-
-
-class JobError(ValueError):
-    """A job cannot run as asked (bad parameters, or an output directory holding another job)."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +69,7 @@ class JobSpec:
     targets: str
     num_targets: int
     classes: str
-    topk: int | None
+    top_k: int | None
     bounds: tuple[int, ...]
     format: int = FORMAT_VERSION
 
@@ -140,7 +133,7 @@ def khop_walks(graph: Graph, depth: int) -> np.ndarray:
     return w
 
 
-def pair_bytes(model: GCN) -> int:
+def pair_bytes(model: GNN) -> int:
     """Estimated peak bytes per (target, source) pair while a chunk is explained and written:
     the engine's level buffers (float32 rows of the widest layer, message rows, edges) plus the
     host copies of the ``(P, C)`` contributions and their Arrow rows."""
@@ -195,21 +188,13 @@ def parse_bytes(text: str) -> int:
     return int(value * units[unit])
 
 
-def model_hash(model: GCN) -> str:
-    """A short sha256 over the model's configuration and weights."""
-    h = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
-    for leaf in jax.tree.leaves(gcn_params(model)):
-        h.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
-    return h.hexdigest()[:16]
-
-
 def make_spec(
-    model: GCN,
+    model: GNN,
     graph: Graph,
     targets: np.ndarray,
     *,
     classes: str | int = "all",
-    topk: int | None = None,
+    top_k: int | None = None,
     chunk_targets: int | None = None,
     memory_budget: int | None = None,
 ) -> JobSpec:
@@ -217,26 +202,12 @@ def make_spec(
 
     Without ``chunk_targets`` or ``memory_budget`` chunks hold 1024 targets.
     """
-    if graph.num_features != model.config.in_features:
-        raise JobError(
-            f"the model expects {model.config.in_features} features per node but {graph.name} "
-            f"has {graph.num_features}"
-        )
-    # the class choice is checked now, not at the first chunk (zero logits: shape only)
-    class_slots(
-        classes,
-        np.broadcast_to(
-            np.zeros(model.config.num_classes), (len(targets), model.config.num_classes)
-        ),
-        graph.labels[targets],
-        targets,
-    )
-    if topk is not None and topk < 1:
-        raise JobError(f"topk must be at least 1, got {topk}")
-    if len(np.unique(targets)) != len(targets):
-        raise JobError("targets contain duplicates; each target is explained once")
-    if len(targets) == 0:
-        raise JobError("no targets to explain")
+    check_features(model, graph)
+    targets = check_targets(graph, targets)
+    classes = check_classes(classes, model.config.num_classes)
+    labels = graph.labels[targets]
+    class_slots(classes, np.zeros((len(targets), 1)), labels, targets)  # fails before the work
+    top_k = check_top_k(top_k)
     if memory_budget is not None and chunk_targets is not None:
         raise JobError("give either a chunk size or a memory budget, not both")
     if memory_budget is not None:
@@ -246,98 +217,18 @@ def make_spec(
         bounds = chunk_bounds(len(targets), chunk_targets=chunk_targets or 1024)
     return JobSpec(
         graph=graph.fingerprint,
-        model=model_hash(model),
+        model=model_fingerprint(model),
         targets=hashlib.sha256(targets.astype(np.int64).tobytes()).hexdigest()[:16],
         num_targets=len(targets),
         classes=str(classes),
-        topk=topk,
+        top_k=top_k,
         bounds=bounds,
     )
-
-
-# ---------------------------------------------------------------------- tables and top-k
-def topk_mask(offsets: np.ndarray, contributions: np.ndarray, k: int) -> np.ndarray:
-    """``(P, Q)`` bool: the ``k`` largest ``|contributions|`` of each target segment and column.
-
-    ``offsets (T+1,)`` delimit the targets' rows of ``contributions (P, Q)``; among equal values
-    at the cut the earlier rows are kept. Segments of at most ``k`` rows are kept whole. For the
-    others one integer sort per column on ``(segment, -|c|)`` packed into 64 bits finds each
-    segment's k-th largest ``|c|``; the rows above it are kept, and the earliest of the rows equal
-    to it fill the remaining places.
-    """
-    p, q = contributions.shape
-    sizes = np.diff(offsets)
-    keep = np.ones((p, q), bool)
-    long = np.flatnonzero(sizes > k)  # segments that need ranking
-    if long.size == 0:
-        return keep
-    lengths = sizes[long]
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])  # of each segment within rows
-    block = np.repeat(np.arange(len(long)), lengths)
-    rows = np.repeat(offsets[long] - starts, lengths) + np.arange(lengths.sum())
-    high = block.astype(np.uint64) << np.uint64(32)
-    for j in range(q):
-        a = np.abs(contributions[rows, j].astype(np.float32))
-        # non-negative float32 bit patterns sort like the values; complemented: largest first
-        order = np.argsort(high | (np.uint32(0xFFFFFFFF) - a.view(np.uint32)))
-        kth = a[order[starts + k - 1]][block]  # each row's segment's k-th largest |c|
-        above, equal = a > kth, a == kth
-        room = k - np.add.reduceat(above, starts)[block]
-        equal_rank = np.cumsum(equal) - np.repeat(np.cumsum(equal)[starts] - equal[starts], lengths)
-        keep[rows, j] = above | (equal & (equal_rank <= room))
-    return keep
-
-
-def chunk_tables(attr: Attribution, topk: int | None = None) -> tuple[pa.Table, pa.Table]:
-    """The ``targets`` and ``contributions`` tables of one chunk's :class:`Attribution`.
-
-    ``targets``: one row per (target, class slot) with ``logit``, ``bias``, ``rest`` (sum of
-    the contributions not kept; 0 without ``topk``), ``sources`` (pairs of the target),
-    ``predicted`` and ``label``. ``contributions``: one row per kept (target, class, source)
-    with the source's ``hop`` and ``contribution``.
-    """
-    t, q = attr.classes.shape
-    sizes = np.diff(attr.offsets)
-    seg = np.repeat(np.arange(t), sizes)
-    c = attr.contributions
-    keep = np.ones(c.shape, bool) if topk is None else topk_mask(attr.offsets, c, topk)
-    dropped = np.where(keep, 0.0, c.astype(np.float64))
-    rest = np.add.reduceat(dropped, attr.offsets[:-1], axis=0)  # a target is its own source
-    targets = pa.table(
-        {
-            "target": np.repeat(attr.targets, q).astype(np.int32),
-            "class": attr.classes.reshape(-1).astype(np.int32),
-            "logit": attr.logits.reshape(-1).astype(np.float32),
-            "bias": attr.bias.reshape(-1).astype(np.float32),
-            "rest": rest.reshape(-1).astype(np.float32),
-            "sources": np.repeat(sizes, q).astype(np.int32),
-            "predicted": np.repeat(attr.predicted, q).astype(np.int32),
-            "label": np.repeat(attr.labels, q).astype(np.int32),
-        }
-    )
-    pair, slot = np.nonzero(keep)  # row-major: ordered by target, then source, then class
-    contributions = pa.table(
-        {
-            "target": attr.targets[seg[pair]].astype(np.int32),
-            "class": attr.classes[seg[pair], slot].astype(np.int32),
-            "source": attr.sources[pair].astype(np.int32),
-            "hop": attr.hops[pair].astype(np.int8),
-            "contribution": c[pair, slot].astype(np.float32),
-        }
-    )
-    return targets, contributions
 
 
 # ---------------------------------------------------------------------- files
 def part_name(chunk: int) -> str:
     return f"part-{chunk:06d}.parquet"
-
-
-def write_atomic(path: Path, table: pa.Table) -> None:
-    """Write ``table`` to a hidden temporary file beside ``path``, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
 
 
 def finished_chunks(out: str | Path) -> set[int]:
@@ -348,7 +239,7 @@ def finished_chunks(out: str | Path) -> set[int]:
     return {int(p.name[5:11]) for p in d.glob("part-*.parquet")}
 
 
-def read_table(out: str | Path, table: str = "contributions") -> pa.Table:
+def read_table(out: str | Path, table: str = "contributions"):
     """Read one of the job's tables (``"targets"`` or ``"contributions"``) as one Arrow table."""
     import pyarrow.dataset as ds
 
@@ -378,6 +269,7 @@ def _claim(out: Path, spec: JobSpec, resume: bool, clean: bool) -> None:
         return
     if out.exists() and any(out.iterdir()):
         raise JobError(f"{out} exists and is not a namjax job directory; choose another --out")
+    check_output_dir(out)
     for table in TABLES:
         (out / table).mkdir(parents=True, exist_ok=True)
     tmp = out / f".{JOB_FILE}.tmp"
@@ -412,38 +304,40 @@ def initialize_distributed(coordinator: str, num_processes: int, process_id: int
 
 # ---------------------------------------------------------------------- devices
 class ShardedExplainer:
-    """Explains chunks of targets with the NAM engine, the targets split across devices.
+    """Explains chunks of targets with the pairs engine, the targets split across devices.
 
     The model's global pass runs once. Each call cuts its targets into one contiguous piece per
-    device (balanced by pair count), plans every piece (:func:`namjax.nam.plan_chunk`), pads
-    them to one shape and runs :func:`namjax.nam.explain_chunk` vmapped over a leading device
-    axis that is sharded over a ``jax.sharding.Mesh`` (``jax.shard_map``: every device computes
-    its own piece, no communication). The compiled shape only grows, so chunks
-    of similar cost reuse one compilation.
+    device (balanced by pair count), plans every piece (:func:`namjax.engine.plan.plan_chunk`),
+    pads them to one shape and runs :func:`namjax.engine.pairs.contract` vmapped over a leading
+    device axis that is sharded over a ``jax.sharding.Mesh`` (``jax.shard_map``: every device
+    computes its own piece, no communication). The compiled shape only grows, so chunks of
+    similar cost reuse one compilation.
 
     Args:
-        model, graph: as for :func:`namjax.nam.nam`.
+        model, graph: as for :func:`namjax.nam`.
         classes: ``"all"``, ``"predicted"``, ``"true"`` or a class id.
         devices: the devices to shard over (default: this process's local devices).
     """
 
-    def __init__(self, model: GCN, graph: Graph, classes: str | int = "all", devices=None):
+    def __init__(self, model: GNN, graph: Graph, classes: str | int = "all", devices=None):
         from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
         devices = list(devices or jax.local_devices())
-        self.graph, self.classes, self.depth = graph, classes, model.config.depth
+        self.model, self.graph, self.classes = model, graph, classes
         mesh = Mesh(np.array(devices), ("devices",))
         self.split = NamedSharding(mesh, PartitionSpec("devices"))
         replicated = NamedSharding(mesh, PartitionSpec())
-        params, p, sig, logits, bias, _ = global_pass(model, graph, jnp.float32)
-        self.logits, self.bias = np.asarray(logits), np.asarray(bias)
-        self.state = jax.device_put((params, p, sig), replicated)
+        gp, _ = global_pass(model, graph, jnp.float32)
+        self.logits, self.bias = np.asarray(gp.logits), np.asarray(gp.bias)
+        self.num_entries = gp.num_entries
+        self.state = jax.device_put((gp.steps, gp.values, gp.p, gp.slopes), replicated)
+        rep = PartitionSpec()
         # each device runs the engine on its own piece (a leading axis of length 1 here)
         self.fn = jax.jit(
             jax.shard_map(
-                jax.vmap(explain_chunk, in_axes=(None, None, None, 0)),
+                jax.vmap(contract, in_axes=(None, None, None, None, 0)),
                 mesh=mesh,
-                in_specs=(PartitionSpec(), PartitionSpec(), PartitionSpec(), self.split.spec),
+                in_specs=(rep, rep, rep, rep, self.split.spec),
                 out_specs=self.split.spec,
             )
         )
@@ -455,52 +349,42 @@ class ShardedExplainer:
 
     def __call__(self, targets: np.ndarray) -> Attribution:
         """NAM of ``targets (T,)`` (unique node ids) as an :class:`Attribution`."""
-        kh = khop(self.graph, targets, self.depth)
+        kh = khop(self.graph, targets, self.model.config.depth)
         cum = np.diff(kh.offsets).cumsum()
         cuts = np.searchsorted(cum, cum[-1] * np.arange(1, self.num_devices) / self.num_devices)
         bounds = np.unique(np.concatenate([[0], cuts + 1, [len(targets)]]).clip(0, len(targets)))
         plans = [plan_chunk(self.graph, kh.rows(a, b)) for a, b in itertools.pairwise(bounds)]
         # devices left without targets rerun the first piece; their output is dropped
         plans += plans[:1] * (self.num_devices - len(plans))
-        shape = tuple(
-            round_up(max(x), minimum=MIN_SLOTS) for x in zip(*(c.shape for c in plans), strict=True)
-        )
-        self.shape = shape if self.shape is None else tuple(map(max, self.shape, shape))
-        padded = [c.padded(self.shape) for c in plans]
+        padded = padded_chunks(plans, self.num_entries, at_least=self.shape)
+        self.shape = padded[0].shape
         stacked = jax.tree.map(lambda *xs: np.stack(xs), *padded)
         out = np.asarray(self.fn(*self.state, jax.device_put(stacked, self.split)))
         sizes = np.diff(kh.offsets[bounds])
         full = np.concatenate([out[i, :n] for i, n in enumerate(sizes)])
-        logits, bias = self.logits[targets], self.bias[targets]
-        labels = self.graph.labels[targets].astype(np.int64)
-        slots = class_slots(self.classes, logits, labels, targets)
-        return Attribution(
-            targets=targets,
-            offsets=kh.offsets,
-            sources=kh.nodes,
-            hops=kh.hops,
-            contributions=full
-            if self.classes == "all"
-            else np.take_along_axis(full, slots[kh.pair_target], axis=1),
-            classes=slots.astype(np.int64),
-            logits=np.take_along_axis(logits, slots, axis=1),
-            bias=np.take_along_axis(bias, slots, axis=1),
-            predicted=logits.argmax(1).astype(np.int64),
-            labels=labels,
-            num_nodes=self.graph.num_nodes,
-            depth=self.depth,
+        return assemble(
+            kh,
+            full,
+            self.logits[targets],
+            self.bias[targets],
+            self.graph.labels[targets].astype(np.int64),
+            self.classes,
+            graph=self.graph,
+            model=self.model,
+            method="nam",
+            options={"engine": "pairs"},
         )
 
 
 # ---------------------------------------------------------------------- the job
 def run(
-    model: GCN,
+    model: GNN,
     graph: Graph,
     out: str | Path,
     *,
     targets=None,
     classes: str | int = "all",
-    topk: int | None = None,
+    top_k: int | None = None,
     chunk_targets: int | None = None,
     memory_budget: int | None = None,
     resume: bool = False,
@@ -513,17 +397,13 @@ def run(
     sharded over this process's devices). Returns what this process did.
     """
     start = time.perf_counter()
-    targets = (
-        np.arange(graph.num_nodes, dtype=np.int64)
-        if targets is None
-        else graph.check_nodes(targets, "target")
-    )
+    targets = check_targets(graph, targets)
     spec = make_spec(
         model,
         graph,
         targets,
         classes=classes,
-        topk=topk,
+        top_k=top_k,
         chunk_targets=chunk_targets,
         memory_budget=memory_budget,
     )
@@ -543,9 +423,9 @@ def run(
     for i in todo:
         t0 = time.perf_counter()
         attr = explain(targets[spec.bounds[i] : spec.bounds[i + 1]])
-        tables = chunk_tables(attr, topk)
+        tables = attr.tables(top_k)
         for table, data in zip(TABLES, tables, strict=True):
-            write_atomic(out / table / part_name(i), data)
+            write_table(out / table / part_name(i), data)
         rows += tables[1].num_rows
         chunk_pairs.append(len(attr.sources))
         chunk_seconds.append(time.perf_counter() - t0)

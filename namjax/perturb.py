@@ -6,28 +6,17 @@ re-predicted. A ranking that finds the important neighbours makes accuracy fall 
 
 Two deletion modes:
 
-* ``"remove"`` (the paper's setting): the node and all its edges go, and ``Â`` is renormalised
-  on the new degrees;
-* ``"zero"``: the node stays but its feature row is zeroed (``Â`` unchanged).
+* ``"remove"`` (the paper's setting): the node and all its edges go, and the model's
+  operators are renormalised on the new degrees;
+* ``"zero"``: the node stays but its feature row is zeroed (operators unchanged).
 
-Exactness of the local computation. Every deleted node lies inside ``v``'s K-hop set ``S``, and
-after deletion ``v``'s receptive field is a subset of ``S``. The new degree of a node ``u`` is
-``d'_u = d_u - Σ_{w deleted} A[u, w]`` (``d_u`` its global degree in ``A + I``), which only
-needs the induced edges of ``S``. With ``s_u = keep_u / sqrt(d'_u)``, one layer is
-``(Â' h)_u = s_u (Σ_w A[u, w] s_w h_w + s_u h_u)``. Layer ``l`` is only needed on the nodes
-within ``K - l`` hops (a prefix of the hop-sorted subgraph), so the forward pass on the padded
-subgraph reproduces the full-graph prediction of ``v`` exactly, up to float32 rounding.
-
-Vectorisation. Targets are packed into buckets (:func:`namjax.subgraph.bucket`, coarsened to a
-few groups); per bucket one jitted function builds every keep mask from per-ranking rank arrays and per-level deletion
-intervals and runs the forward vmapped over (targets × rankings × levels). The dense induced
-adjacency of a subgraph is shared by all its masks, so a layer is one matrix product per target.
-``P = X W1`` is computed once for the whole graph and gathered.
+Every target, ranking, level and the two fidelity perturbations run in one jitted, vmapped
+call per subgraph bucket on the targets' K-hop subgraphs, exactly (:mod:`namjax.engine.sweep`);
+:func:`reference_logits` recomputes one deletion on the whole graph in float64 as an oracle.
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import jax
@@ -35,17 +24,20 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 
-from namjax.graph import Graph, GraphError
-from namjax.model import ACTIVATIONS, GCN, GCNParams, gcn_params
-from namjax.subgraph import Bucket, KHop, bucket, khop
-
-MODES = ("remove", "zero")
+from namjax.checks import check_choice, check_features, check_targets
+from namjax.engine.sweep import MODES, NEVER, pack, unpack
+from namjax.errors import AttributionError, GraphError, OptionError
+from namjax.graph import Graph
+from namjax.layers import ACTIVATIONS
+from namjax.model import GNN, cast_steps, model_fingerprint
+from namjax.subgraph import KHop, khop
 
 RANKINGS: dict[str, str] = {
     "nam": "NAM contribution to the predicted class, largest first",
     "nam_reversed": "NAM contribution to the predicted class, smallest first",
     "nam_abs": "|NAM contribution| to the predicted class, largest first",
-    "structure": "graph-only propagation weight (Â^K)[v, u], largest first",
+    "structure": "graph-only propagation weight of u in row v of the model's operator product "
+    "((Â^K)[v, u] for a GCN), largest first",
     "saliency": "gradient-norm saliency ||∂Z[v, c] / ∂X[u]||₂ (c predicted), largest first",
     "occlusion": "drop of Z[v, c] when u alone is deleted (c predicted), largest first",
     "random": "uniformly random order, one curve per seed",
@@ -56,211 +48,6 @@ DEFAULT_LEVELS = np.linspace(0.0, 1.0, 11)
 # Deletion-interval columns: the unperturbed prediction, the two fidelity perturbations (delete
 # the explanation S; keep only S), then the grid levels.
 _ORIGINAL, _FID, _GRID = 0, 1, 3
-
-# Targets per jitted call are limited so that their dense arrays (adjacency, factored first
-# layer, per-mask vectors) hold about this many floats (128 MB in float32).
-_CHUNK_FLOATS = 1 << 25
-_MIN_WIDTH = 32  # smaller subgraphs are padded to this many slots (cheap, fewer compilations)
-_NEVER = np.iinfo(np.int32).max  # rank of padding slots: no interval reaches it
-
-
-# ---------------------------------------------------------------------------- local forward
-def _forward(
-    params: GCNParams,
-    activation: str,
-    mode: str,
-    sizes: tuple[int, ...],
-    adj: jax.Array,
-    deg: jax.Array,
-    p0: jax.Array,
-    keep: jax.Array,
-) -> jax.Array:
-    """Logits ``(C,)`` of the target (slot 0) of one padded subgraph under one keep mask.
-
-    ``adj (M, M)`` raw induced ``A`` (no self-loops), ``deg (M,)`` global degrees in ``A + I``
-    (1 on padding), ``p0 (M, H)`` rows of ``X W1``, ``keep (M,)`` False on deleted and padding
-    slots. ``sizes = (1, n_1, ..., n_K)`` padded hop-prefix sizes.
-    """
-    act = ACTIVATIONS[activation]
-    keepf = keep.astype(p0.dtype)
-    if mode == "remove":
-        s = keepf * jax.lax.rsqrt(deg - adj @ (1.0 - keepf))
-        col = s  # weight of a slot's features in its neighbours' sums
-    else:
-        s = jax.lax.rsqrt(deg)
-        col = s * keepf
-    depth = len(params)
-    for layer, (w, b) in enumerate(params):
-        n_in, n_out = sizes[depth - layer], sizes[depth - layer - 1]
-        s_out = s[:n_out, None]
-        if layer == 0:
-            # Σ_w A[u, w] col_w P[w] with the mask-independent A[u, w] P[w] factored out: under
-            # vmap over masks this is one (masks × n_in) @ (n_in × n_out·H) product per target.
-            spread = adj[:n_out, :n_in, None] * p0[None, :n_in]
-            h = s_out * (
-                jnp.einsum("w,uwh->uh", col[:n_in], spread) + col[:n_out, None] * p0[:n_out]
-            )
-        else:
-            h = h @ w
-            h = s_out * (adj[:n_out, :n_in] @ (s[:n_in, None] * h[:n_in]) + s_out * h[:n_out])
-        h = h + b
-        if layer < depth - 1:
-            h = act(h)
-    return h[0]
-
-
-@functools.partial(jax.jit, static_argnames=("activation", "mode", "sizes"))
-def _sweep_logits(params, adj, deg, p0, valid, ranks, lo, hi, *, activation, mode, sizes):
-    """``(B, R, L, C)`` logits: slot ``j`` is deleted under (ranking r, level l) iff
-    ``lo[b, l] <= ranks[b, r, j] < hi[b, l]``."""
-    r = ranks[:, :, None, :]
-    deleted = (r >= lo[:, None, :, None]) & (r < hi[:, None, :, None])
-    keep = valid[:, None, None, :] & ~deleted
-    nb, nr, nl, m = keep.shape
-    fwd = functools.partial(_forward, params, activation, mode, sizes)
-    per_mask = jax.vmap(fwd, in_axes=(None, None, None, 0))
-    z = jax.vmap(per_mask)(adj, deg, p0, keep.reshape(nb, nr * nl, m))
-    return z.reshape(nb, nr, nl, -1)
-
-
-@functools.partial(jax.jit, static_argnames=("activation", "mode", "sizes"))
-def _gradient_scores(params, adj, deg, p0, valid, *, activation, mode, sizes):
-    """Per slot ``(B, M)``: gradient-norm saliency and the structural weight ``(Â^K)[v, u]``."""
-    fwd = functools.partial(_forward, params, activation, mode, sizes)
-    w1 = params[0][0]
-    gram = w1.T @ w1  # ||W1 g||² = g^T (W1^T W1) g: the norm of ∂Z/∂X[u] = W1 ∂Z/∂P[u]
-
-    def one(adj, deg, p0, valid):
-        c = jnp.argmax(fwd(adj, deg, p0, valid))
-        g = jax.grad(lambda p: fwd(adj, deg, p, valid)[c])(p0)
-        saliency = jnp.sqrt(jnp.maximum(jnp.einsum("mh,hk,mk->m", g, gram, g), 0.0))
-        s = jax.lax.rsqrt(deg)
-        walk = jnp.zeros_like(deg).at[0].set(1.0)  # row v of Â^K, exact on the K-hop subgraph
-        for _ in params:
-            walk = s * ((walk * s) @ adj + s * walk)
-        return saliency, walk
-
-    return jax.vmap(one)(adj, deg, p0, valid)
-
-
-# ---------------------------------------------------------------------------- packing
-@dataclass(frozen=True, eq=False)
-class _Packed:
-    """One bucket's host-side inputs for the jitted functions; the dense ``(M, M)`` induced
-    adjacencies are built chunk by chunk from the bucket's edge list."""
-
-    bucket: Bucket
-    pairs: np.ndarray  # (B, M) flat pair index of each slot, -1 on padding
-    edges: tuple[np.ndarray, ...]  # (row in bucket, receiver slot, sender slot, raw A weight)
-    deg: np.ndarray  # (B, M) float32 global degree in A + I (1 on padding)
-    p0: np.ndarray  # (B, M, H) float32 rows of X W1
-
-    def _adjacency(self, start: int, size: int) -> np.ndarray:
-        """``(size, M, M)`` raw induced ``A`` of targets ``start..start+size-1`` (zero-padded)."""
-        row, receiver, sender, weight = self.edges
-        m = self.pairs.shape[1]
-        sel = (row >= start) & (row < start + size)
-        adj = np.zeros((size, m, m), np.float32)
-        adj[row[sel] - start, receiver[sel], sender[sel]] = weight[sel]
-        return adj
-
-    def _chunked(self, fn, masks_per_target: int, *arrays: np.ndarray) -> list[np.ndarray]:
-        """Apply ``fn(adj, *arrays)`` to chunks of this bucket's targets (each padded to one
-        size, so a bucket compiles once per call site); concatenate its outputs."""
-        n, m = self.pairs.shape
-        h, n1 = self.p0.shape[-1], self.bucket.sizes[-2]
-        per_target = m * m + n1 * m * h + masks_per_target * (m + n1 * h)
-        size = int(max(1, min(n, _CHUNK_FLOATS // per_target)))
-        outs = []
-        for start in range(0, n, size):
-            pad = [(0, max(0, start + size - n))]
-            chunk = [np.pad(a[start : start + size], pad + [(0, 0)] * (a.ndim - 1)) for a in arrays]
-            outs.append([np.asarray(o) for o in fn(self._adjacency(start, size), *chunk)])
-        return [np.concatenate(parts)[:n] for parts in zip(*outs, strict=True)]
-
-    def sweep(self, params, static: dict, ranks, lo, hi) -> np.ndarray:
-        """``(B, R, L, C)`` logits for per-slot ``ranks (B, R, M)`` and intervals ``(B, L)``."""
-        fn = functools.partial(_sweep_logits, params, sizes=self.bucket.sizes, **static)
-        inputs = (self.deg, self.p0, self.bucket.mask, ranks, lo, hi)
-        return self._chunked(lambda *a: (fn(*a),), ranks.shape[1] * lo.shape[1], *inputs)[0]
-
-    def gradient_scores(self, params, static: dict) -> list[np.ndarray]:
-        """Saliency and structure scores, each ``(B, M)``."""
-        fn = functools.partial(_gradient_scores, params, sizes=self.bucket.sizes, **static)
-        return self._chunked(fn, 1, self.deg, self.p0, self.bucket.mask)
-
-    def occlusion_scores(self, params, static: dict) -> np.ndarray:
-        """``(B, M)`` drop of the predicted-class logit when each slot alone is deleted."""
-        n, m = self.pairs.shape
-        slot = np.broadcast_to(np.arange(m, dtype=np.int32), (n, m))
-        ranks = np.where(self.bucket.mask & (slot > 0), slot, _NEVER)[:, None, :]
-        z = self.sweep(params, static, ranks, slot, slot + 1)[:, 0]  # (B, M, C); slot 0: none
-        c = np.argmax(z[:, 0], axis=-1)
-        picked = np.take_along_axis(z, c[:, None, None], axis=-1)[..., 0]
-        return picked[:, :1] - picked
-
-
-def _coarse_buckets(kh: KHop) -> list[Bucket]:
-    """Merge :func:`namjax.subgraph.bucket`'s groups to bound the number of compilations.
-
-    Widths (padded K-hop sizes) below :data:`_MIN_WIDTH` are padded up to it; the groups of one
-    width are merged into two: those whose inner prefix sizes are all small (at most
-    ``max(width / 16, 4)``) and the rest. A merged group takes the largest prefix sizes, which
-    keeps the prefix layout valid. On Cora's test nodes this turns 31 groups into 8.
-    """
-    groups: dict[tuple[int, bool], list[Bucket]] = {}
-    for bk in bucket(kh)[0]:
-        width = max(bk.sizes[-1], _MIN_WIDTH)
-        small = max(bk.sizes[1:-1], default=1) <= max(width // 16, 4)
-        groups.setdefault((width, small), []).append(bk)
-    merged = []
-    for (width, _), group in groups.items():
-        sizes = np.max([b.sizes for b in group], axis=0)
-        sizes[-1] = width
-        merged.append(
-            Bucket(
-                rows=np.concatenate([b.rows for b in group]),
-                sizes=tuple(int(x) for x in sizes),
-                nodes=np.concatenate(
-                    [np.pad(b.nodes, [(0, 0), (0, width - b.nodes.shape[1])]) for b in group]
-                ),
-                mask=np.concatenate(
-                    [np.pad(b.mask, [(0, 0), (0, width - b.mask.shape[1])]) for b in group]
-                ),
-            )
-        )
-    return merged
-
-
-def _pack(graph: Graph, kh: KHop, p_all: np.ndarray) -> list[_Packed]:
-    """Pack the K-hop subgraphs into buckets with their induced edges, degrees and ``X W1`` rows."""
-    buckets = _coarse_buckets(kh)
-    edges = kh.edges(graph)
-    edge_target = np.repeat(np.arange(len(kh.targets)), np.diff(edges.offsets))
-    where_bucket = np.empty(len(kh.targets), np.int64)
-    where_row = np.empty(len(kh.targets), np.int64)
-    for i, bk in enumerate(buckets):
-        where_bucket[bk.rows] = i
-        where_row[bk.rows] = np.arange(len(bk.rows))
-    degree = 1.0 + np.asarray(graph.adjacency.sum(axis=1), np.float64).ravel()
-    packed = []
-    for i, bk in enumerate(buckets):
-        m = bk.nodes.shape[1]
-        sel = np.flatnonzero(where_bucket[edge_target] == i)
-        local = (where_row[edge_target[sel]], edges.receivers[sel], edges.senders[sel])
-        pairs = np.where(bk.mask, kh.offsets[bk.rows][:, None] + np.arange(m), -1)
-        deg = np.where(bk.mask, degree[bk.nodes], 1.0).astype(np.float32)
-        p0 = np.where(bk.mask[..., None], p_all[bk.nodes], 0.0).astype(np.float32)
-        packed.append(_Packed(bk, pairs, (*local, edges.a_raw[sel]), deg, p0))
-    return packed
-
-
-def _unpack(packed: list[_Packed], per_slot: list[np.ndarray], num_pairs: int) -> np.ndarray:
-    """Scatter per-bucket ``(B, M)`` slot values back to the flat ``(P,)`` pair layout."""
-    out = np.zeros(num_pairs, np.float64)
-    for pk, values in zip(packed, per_slot, strict=True):
-        out[pk.pairs[pk.bucket.mask]] = values[pk.bucket.mask]
-    return out
 
 
 # ---------------------------------------------------------------------------- rankings
@@ -277,22 +64,25 @@ def _ranks(kh: KHop, score: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _nam_scores(model: GCN, graph: Graph, kh: KHop, attribution) -> np.ndarray:
+def _nam_scores(model: GNN, graph: Graph, kh: KHop, attribution) -> np.ndarray:
     """NAM contribution of each pair to its target's predicted class, in the ``kh`` layout."""
     if attribution is None:
-        from namjax.nam import nam
+        from namjax.explainer import nam
 
         attribution = nam(model, graph, targets=kh.targets, classes="predicted")
+    attribution.check(graph, model)
     if not np.array_equal(attribution.targets, kh.targets):
-        raise GraphError("the attribution's targets differ from the perturbation targets")
+        raise AttributionError("the attribution's targets differ from the perturbation targets")
     match = attribution.classes == attribution.predicted[:, None]
     if not match.any(axis=1).all():
-        raise GraphError("the attribution lacks the predicted class of some targets")
+        raise AttributionError("the attribution lacks the predicted class of some targets")
     slot = np.argmax(match, axis=1)
     pair_t = np.repeat(np.arange(len(attribution.targets)), np.diff(attribution.offsets))
     local = kh.local_index(pair_t, attribution.sources)
     if (local < 0).any() or len(local) != kh.num_pairs:
-        raise GraphError("the attribution's sources are not the targets' K-hop neighbourhoods")
+        raise AttributionError(
+            "the attribution's sources are not the targets' K-hop neighbourhoods"
+        )
     out = np.empty(kh.num_pairs, np.float64)
     out[kh.offsets[pair_t] + local] = attribution.contributions[
         np.arange(len(pair_t)), slot[pair_t]
@@ -306,48 +96,42 @@ def _random_scores(kh: KHop, seed: int) -> np.ndarray:
 
 
 def _checked(model, graph, targets, levels, mode, rankings, seeds, sparsity):
-    """Validate :func:`deletion_curves`' arguments (one-line :class:`GraphError` otherwise);
-    returns the target ids, the levels as floats and the rankings as a tuple."""
-    if mode not in MODES:
-        raise GraphError(f"unknown deletion mode {mode!r}; choose from {', '.join(MODES)}")
+    """Validate :func:`deletion_curves`' arguments (one-line namjax errors otherwise); returns
+    the target ids, the levels as floats and the rankings as a tuple."""
+    check_choice("deletion mode", mode, MODES)
     rankings = tuple(rankings)
     unknown = [r for r in rankings if r not in RANKINGS]
     if unknown or not rankings or len(set(rankings)) != len(rankings):
-        raise GraphError(
+        raise OptionError(
             f"rankings must be distinct names from {', '.join(RANKINGS)}; got {list(rankings)}"
         )
     if "random" in rankings and seeds < 1:
-        raise GraphError(f"the random ranking needs seeds >= 1, got {seeds}")
+        raise OptionError(f"the random ranking needs seeds >= 1, got {seeds}")
     levels = np.asarray(levels, np.float64)
     if levels.ndim != 1 or not levels.size or not np.all((levels >= 0) & (levels <= 1)):
-        raise GraphError("levels must be a non-empty 1-D list of fractions in [0, 1]")
+        raise OptionError("levels must be a non-empty 1-D list of fractions in [0, 1]")
     if np.any(np.diff(levels) <= 0):
-        raise GraphError("levels must be strictly increasing")
+        raise OptionError("levels must be strictly increasing")
     if not 0.0 <= sparsity <= 1.0:
-        raise GraphError(f"sparsity must be in [0, 1], got {sparsity}")
-    if model.config.in_features != graph.num_features:
-        raise GraphError(
-            f"the model expects {model.config.in_features} features but {graph.name} has "
-            f"{graph.num_features}"
-        )
+        raise OptionError(f"sparsity must be in [0, 1], got {sparsity}")
+    check_features(model, graph)
     if targets is None:
         targets = np.flatnonzero(graph.test_mask)
         if not targets.size:
             raise GraphError(f"{graph.name} has no test nodes; pass targets explicitly")
-    targets = graph.check_nodes(targets, "target")
-    uniq, counts = np.unique(targets, return_counts=True)
-    if not targets.size or (counts > 1).any():
-        raise GraphError(
-            "no targets given"
-            if not targets.size
-            else f"target {uniq[counts > 1][0]} is listed more than once"
-        )
-    return targets, levels, rankings
+    return check_targets(graph, targets), levels, rankings
 
 
 # ---------------------------------------------------------------------------- the experiment
+def first_inputs(model: GNN, graph: Graph) -> np.ndarray:
+    """``(N, D0)`` float32 rows of the first step's inputs ``[X W_1 | ...]``, computed in
+    float64 on the host."""
+    ws = [np.asarray(t.weight, np.float64) for t in model.steps()[0].terms]
+    return np.asarray(graph.features @ np.concatenate(ws, axis=1), np.float32)
+
+
 def deletion_curves(
-    model: GCN,
+    model: GNN,
     graph: Graph,
     targets=None,
     *,
@@ -361,29 +145,27 @@ def deletion_curves(
     """Run the deletion experiment for every target, ranking and level at once.
 
     Args:
-        model: a trained GCN (evaluated deterministically).
+        model: a trained model (evaluated deterministically).
         graph: the graph it was trained on.
         targets: ``(T,)`` central node ids; default the test nodes.
         levels: ``(L,)`` increasing fractions ``p`` in ``[0, 1]`` of the K-hop neighbours to
             delete (``round(p · n)``, halves rounded up).
-        mode: ``"remove"`` (drop nodes and edges, renormalise ``Â``) or ``"zero"`` (zero the
-            deleted nodes' features).
+        mode: ``"remove"`` (drop nodes and edges, renormalise the operators) or ``"zero"``
+            (zero the deleted nodes' features).
         rankings: names from :data:`RANKINGS`; ``"random"`` gives one curve per seed.
         seeds: number of random orders (seeds ``0..seeds-1``).
         sparsity: fidelity is measured for the explanation ``S`` made of the top
             ``round((1 - sparsity) · n)`` neighbours of each ranking.
-        attribution: a precomputed :class:`namjax.nam.Attribution` for ``targets`` holding
-            their predicted classes; computed with :func:`namjax.nam.nam` when omitted.
+        attribution: a precomputed :class:`~namjax.attribution.Attribution` of ``model`` on
+            ``graph`` for ``targets`` holding their predicted classes; computed with
+            :func:`namjax.nam` when omitted. One made with another model or graph is refused.
     """
     targets, levels, rankings = _checked(
         model, graph, targets, levels, mode, rankings, seeds, sparsity
     )
-    params = gcn_params(model)
-    activation = model.config.activation
+    steps = cast_steps(model.steps(), jnp.float32)
     kh = khop(graph, targets, model.config.depth)
-    p_all = np.asarray(graph.features @ np.asarray(params[0][0], np.float64), np.float32)
-    packed = _pack(graph, kh, p_all)
-    static = {"activation": activation, "mode": mode}
+    packed = pack(graph, kh, first_inputs(model, graph))
 
     scores: dict[str, np.ndarray] = {}
     if {"nam", "nam_reversed", "nam_abs"} & set(rankings):
@@ -394,12 +176,17 @@ def deletion_curves(
             "nam_abs": np.abs(contribution),
         }
     if {"saliency", "structure"} & set(rankings):
-        per_bucket = [pk.gradient_scores(params, static) for pk in packed]
-        scores["saliency"] = _unpack(packed, [s for s, _ in per_bucket], kh.num_pairs)
-        scores["structure"] = _unpack(packed, [w for _, w in per_bucket], kh.num_pairs)
+        per_bucket = [pk.gradient_scores(steps, mode) for pk in packed]
+        scores["saliency"] = unpack(packed, [s for s, _ in per_bucket], kh.num_pairs)
+        scores["structure"] = unpack(packed, [w for _, w in per_bucket], kh.num_pairs)
     if "occlusion" in rankings:
-        per_bucket = [pk.occlusion_scores(params, static) for pk in packed]
-        scores["occlusion"] = _unpack(packed, per_bucket, kh.num_pairs)
+        per_bucket = []
+        for pk in packed:
+            z = pk.occlusion(steps, mode)  # (B, M, C); slot 0: nothing deleted
+            c = np.argmax(z[:, 0], axis=-1)
+            picked = np.take_along_axis(z, c[:, None, None], axis=-1)[..., 0]
+            per_bucket.append(picked[:, :1] - picked)
+        scores["occlusion"] = unpack(packed, per_bucket, kh.num_pairs)
     rows = [(r, -1) for r in rankings if r != "random"]
     rows += [("random", seed) for seed in range(seeds)] if "random" in rankings else []
     ranks = np.stack(
@@ -418,9 +205,9 @@ def deletion_curves(
     for pk in packed:
         bk = pk.bucket
         slot_ranks = np.where(
-            bk.mask[:, None, :], ranks[:, np.maximum(pk.pairs, 0)].transpose(1, 0, 2), _NEVER
+            bk.mask[:, None, :], ranks[:, np.maximum(pk.pairs, 0)].transpose(1, 0, 2), NEVER
         )
-        logits[bk.rows] = pk.sweep(params, static, slot_ranks, lo[bk.rows], hi[bk.rows])
+        logits[bk.rows] = pk.sweep(steps, mode, slot_ranks, lo[bk.rows], hi[bk.rows])
     logits = logits.transpose(1, 2, 0, 3)  # (R, 3 + L, T, C)
     return Perturbation(
         targets=kh.targets,
@@ -436,6 +223,8 @@ def deletion_curves(
         scores={r: scores[r] for r, seed in rows if seed < 0},
         ranks=ranks,
         deletion_intervals=np.stack([lo, hi], axis=-1),
+        graph_fingerprint=graph.fingerprint,
+        model_fingerprint=model_fingerprint(model),
     )
 
 
@@ -461,6 +250,7 @@ class Perturbation:
         ranks: ``(R, P)`` deletion rank of each pair (0 first; the target itself ranks last).
         deletion_intervals: ``(T, 3 + L, 2)`` per target the rank interval ``[lo, hi)``
             deleted for: no deletion, fid+, fid-, then each level.
+        graph_fingerprint, model_fingerprint: what the curves were computed from.
     """
 
     targets: np.ndarray
@@ -476,6 +266,8 @@ class Perturbation:
     scores: dict[str, np.ndarray]
     ranks: np.ndarray
     deletion_intervals: np.ndarray
+    graph_fingerprint: str = ""
+    model_fingerprint: str = ""
 
     @property
     def predicted(self) -> np.ndarray:
@@ -486,10 +278,10 @@ class Perturbation:
         """Node ids of ``target``'s K-hop neighbours in the order ``ranking`` deletes them."""
         key = (ranking, seed if ranking == "random" else -1)
         if key not in self.rankings:
-            raise GraphError(f"no deletion curve for ranking {ranking!r} (seed {key[1]})")
+            raise OptionError(f"no deletion curve for ranking {ranking!r} (seed {key[1]})")
         hit = np.flatnonzero(self.targets == target)
         if not hit.size:
-            raise GraphError(f"node {target} is not among the perturbation targets")
+            raise AttributionError(f"node {target} is not among the perturbation targets")
         row, t = self.rankings.index(key), int(hit[0])
         sl = slice(self.khop.offsets[t], self.khop.offsets[t + 1])
         order = np.argsort(self.ranks[row, sl], kind="stable")
@@ -521,10 +313,22 @@ class Perturbation:
         }
 
     def to_table(self):
-        """The :meth:`curves` as a ``pyarrow.Table``."""
+        """The :meth:`curves` as a ``pyarrow.Table``, with the provenance (mode, sparsity,
+        number of targets, graph and model fingerprints) as Parquet metadata ``namjax``."""
+        import json
+
         import pyarrow as pa
 
-        return pa.table(self.curves())
+        meta = {
+            "mode": self.mode,
+            "sparsity": self.sparsity,
+            "targets": len(self.targets),
+            "graph": self.graph_fingerprint,
+            "model": self.model_fingerprint,
+        }
+        return pa.table(self.curves()).replace_schema_metadata(
+            {b"namjax": json.dumps(meta, sort_keys=True).encode()}
+        )
 
     def auc(self) -> dict[str, float]:
         """Area under each accuracy-deletion curve, normalised by the span of ``p`` (so in
@@ -562,7 +366,7 @@ class Perturbation:
             y = self.labels[known]
             fid = np.abs((self.predicted[known] == y) * 1.0 - (pred[..., known] == y)).mean(axis=-1)
         else:
-            raise GraphError(f"fidelity kind must be 'model' or 'phenomenon', got {kind!r}")
+            raise OptionError(f"fidelity kind must be 'model' or 'phenomenon', got {kind!r}")
         out = {}
         for name in dict.fromkeys(r for r, _ in self.rankings):
             rows = [i for i, (r, _) in enumerate(self.rankings) if r == name]
@@ -588,15 +392,14 @@ class Perturbation:
 
 # ---------------------------------------------------------------------------- slow oracle
 def reference_logits(
-    model: GCN, graph: Graph, target: int, deleted, mode: str = "remove"
+    model: GNN, graph: Graph, target: int, deleted, mode: str = "remove"
 ) -> np.ndarray:
     """Slow float64 oracle: ``(C,)`` logits of ``target`` recomputed on the whole graph after
-    deleting the nodes ``deleted`` (removed with their edges and ``Â`` renormalised, or their
-    features zeroed). Plain scipy/numpy, independent of the vectorised path."""
-    params = [(np.asarray(w, np.float64), np.asarray(b, np.float64)) for w, b in gcn_params(model)]
-    act = ACTIVATIONS[model.config.activation]
+    deleting the nodes ``deleted`` (removed with their edges and every operator rebuilt from
+    its definition on the remaining graph, or their features zeroed). Plain scipy/numpy,
+    independent of the vectorised sweep."""
     a = graph.adjacency.astype(np.float64)
-    x = graph.features.astype(np.float64)
+    x = sp.csr_matrix(graph.features, dtype=np.float64)
     gone = np.zeros(graph.num_nodes, bool)
     gone[np.asarray(deleted, np.int64)] = True
     if mode == "remove":
@@ -605,13 +408,26 @@ def reference_logits(
         target = int(np.searchsorted(kept, target))
     else:
         x = sp.diags((~gone).astype(np.float64)) @ x
-    a = a + sp.identity(a.shape[0])
-    inv = sp.diags(1.0 / np.sqrt(np.asarray(a.sum(axis=1)).ravel()))
-    a_hat = inv @ a @ inv
+
+    def operator(op) -> sp.csr_matrix:  # diag(r) (A° + s I) diag(c) from the definition
+        n = a.shape[0]
+        base = {"weighted": a, "binary": (a != 0).astype(np.float64)}.get(op.neighbours)
+        m = op.self_loop * sp.identity(n) + (0 if base is None else base)
+        d = np.asarray(m.sum(axis=1)).ravel()
+        inv = np.divide(1.0, d, out=np.zeros(n), where=d > 0)
+        if op.norm == "sym":
+            return sp.diags(np.sqrt(inv)) @ m @ sp.diags(np.sqrt(inv))
+        return (sp.diags(inv) @ m) if op.norm == "row" else sp.csr_matrix(m)
+
     h = x
     with jax.enable_x64(True):
-        for layer, (w, b) in enumerate(params):
-            h = a_hat @ (h @ w) + b
-            if layer < len(params) - 1:
-                h = np.asarray(act(jnp.asarray(h)))
+        for step in model.steps():
+            z = 0.0
+            for t in step.terms:
+                w = t.weight
+                hw = h if w is None else h @ np.asarray(w, np.float64)
+                for coef, op in zip(t.coefs, t.ops, strict=True):
+                    z = z + float(coef) * (operator(op) @ hw)
+            z = np.asarray(z if step.bias is None else z + np.asarray(step.bias, np.float64))
+            h = z if step.act is None else np.asarray(ACTIVATIONS[step.act](jnp.asarray(z)))
     return np.asarray(h)[target]

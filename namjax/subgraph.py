@@ -96,7 +96,7 @@ class KHop:
     def edges(
         self, graph: Graph, max_sender_hop: int | None = None, max_receiver_hop: int | None = None
     ) -> LocalEdges:
-        """Directed local edges of every subgraph, self-loops included, global weights.
+        """Directed local edges of every subgraph, self-loops included, as pattern entries.
 
         Lists each edge ``sender -> receiver`` of ``A + I`` whose two ends lie in the target's
         subgraph, whose sender is within ``max_sender_hop`` hops and whose receiver is within
@@ -109,33 +109,27 @@ class KHop:
         max_send = self.depth if max_sender_hop is None else max_sender_hop
         max_recv = self.depth if max_receiver_hop is None else max_receiver_hop
         from_receivers = max_recv < max_send
-        # row x of `matrix`: the other ends y of x's edges, with weight Â[receiver, sender]
-        # (Â is exactly symmetric, so the same rows serve either end)
-        matrix = graph.normalized_adjacency
-        a_loop = (graph.adjacency + sp.identity(graph.num_nodes, np.float32, format="csr")).tocsr()
-        a_loop.sort_indices()
-        if not np.array_equal(a_loop.indptr, matrix.indptr):
-            raise GraphError("normalized adjacency pattern differs from A + I")
+        # row x of the pattern of A + I: the other ends y of x's edges (the pattern is
+        # symmetric, so the same rows serve either end)
+        pattern = graph.pattern
         own_max, other_max = (max_recv, max_send) if from_receivers else (max_send, max_recv)
         pair = np.flatnonzero(self.hops <= own_max)
         x = self.nodes[pair]
-        starts, counts = matrix.indptr[x], np.diff(matrix.indptr)[x]
+        starts, counts = pattern.indptr[x], np.diff(pattern.indptr)[x]
         e_pair = np.repeat(pair, counts)
         pos = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
         t = self.pair_target[e_pair]
-        other = self.local_index(t, matrix.indices[pos])
+        other = self.local_index(t, pattern.indices[pos])
         keep = other >= 0
         keep[keep] = self.hops[self.offsets[t[keep]] + other[keep]] <= other_max
         t, pos, other, e_pair = t[keep], pos[keep], other[keep], e_pair[keep]
         own = e_pair - self.offsets[t]
         senders, receivers = (other, own) if from_receivers else (own, other)
-        raw = np.where(matrix.indices[pos] == self.nodes[e_pair], 0.0, a_loop.data[pos])
         return LocalEdges(
             offsets=np.concatenate([[0], np.cumsum(np.bincount(t, minlength=len(self.targets)))]),
             senders=senders.astype(np.int32),
             receivers=receivers.astype(np.int32),
-            a_hat=matrix.data[pos],
-            a_raw=raw.astype(np.float32),
+            pos=pos if from_receivers else graph.transpose_positions[pos],
         )
 
 
@@ -147,15 +141,15 @@ class LocalEdges:
         offsets: ``(T+1,)`` int64.
         senders, receivers: ``(E,)`` int32 *local* indices into the target's slice of
             :attr:`KHop.nodes`.
-        a_hat: ``(E,)`` float32 global ``Â[receiver, sender]`` (self-loops included).
-        a_raw: ``(E,)`` float32 raw ``A[receiver, sender]`` (0 on self-loops).
+        pos: ``(E,)`` int64 position of the entry ``receiver ← sender`` in the graph's pattern of
+            ``A + I`` (:attr:`~namjax.graph.Graph.pattern`): where every operator's value
+            ``Op[receiver, sender]`` is found.
     """
 
     offsets: np.ndarray
     senders: np.ndarray
     receivers: np.ndarray
-    a_hat: np.ndarray
-    a_raw: np.ndarray
+    pos: np.ndarray
 
 
 def reach(adj: sp.csr_matrix, keys: np.ndarray, K: int) -> tuple[np.ndarray, ...]:

@@ -61,14 +61,15 @@ def citeseer(data_dir):
 def cora_model(cora):
     """A 2-layer ReLU GCN with biases trained on Cora (seed 0), shared by the tests that need
     one; the biases make the NAM bias term non-trivial."""
-    from namjax.model import GCNConfig
-    from namjax.train import train
+    from namjax.model import GNNConfig
+    from namjax.training import train
 
-    return train(cora, GCNConfig(cora.num_features, cora.num_classes, bias=True), seed=0).model
+    config = GNNConfig.create("gcn", cora.num_features, cora.num_classes, bias=True)
+    return train(cora, config, seed=0).model
 
 
 @pytest.fixture(scope="session")
 def karate_model(karate):
-    from namjax.train import train
+    from namjax.training import train
 
     return train(karate, seed=0).model

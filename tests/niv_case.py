@@ -49,7 +49,7 @@ def evil_graph() -> Graph:
 
 def evil_attribution():
     """An Attribution for target 0 (depth 2, both classes) built by hand."""
-    from namjax.nam import Attribution
+    from namjax.attribution import Attribution
 
     logits = CONTRIB.sum(axis=0) + BIAS
     return Attribution(

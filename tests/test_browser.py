@@ -6,77 +6,34 @@ instead, since ``.ci/run`` installs Debian's ``chromium``.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from xml.etree import ElementTree
 
 import numpy as np
 import pytest
+from browser_helpers import OfflineTab, browser_page, chromium_or_skip
 from niv_case import EVIL_CLASS, EVIL_NODE, PREDICTED, evil_attribution, evil_graph
 
 from namjax.views.niv import niv, write_figure
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 NODE_POINTS = 'g.trace[class*="traceniv-nodes-"] .points path'
 
 
-def chromium_executable() -> str | None:
-    for candidate in (
-        "/usr/bin/chromium",
-        shutil.which("chromium"),
-        shutil.which("chromium-browser"),
-    ):
-        if candidate and Path(candidate).exists():
-            return candidate
-    return None
-
-
-class Tab:
-    """One browser page that refuses every non-file request and records dialogs."""
-
-    def __init__(self, page):
-        self.page = page
-        self.dialogs: list[str] = []
-        self.blocked: list[str] = []
-        page.on("dialog", self._dialog)
-        page.route("**/*", self._route)
-
-    def _dialog(self, dialog) -> None:
-        self.dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    def _route(self, route) -> None:
-        if route.request.url.startswith("file://"):
-            route.continue_()
-        else:
-            self.blocked.append(route.request.url)
-            route.abort()
+class Tab(OfflineTab):
+    """An offline tab for NIV figures: opening waits for the node markers; hovering reads the
+    tooltip."""
 
     def open(self, path: Path) -> None:
-        self.dialogs.clear()
-        self.blocked.clear()
-        self.page.goto(path.resolve().as_uri())
-        self.page.wait_for_selector(NODE_POINTS, state="attached", timeout=20_000)
+        super().open(path, NODE_POINTS)
 
     def hover_point(self, trace_uid: str, index: int) -> str:
         """Move the mouse onto a node marker; returns the tooltip's text."""
         tip = self.page.locator(".hoverlayer .hovertext").first
         self.page.mouse.move(1, 1)  # off the plot: any previous tooltip goes away first
         tip.wait_for(state="detached", timeout=5_000)
-        point = self.page.locator(f'g.trace[class*="trace{trace_uid}"] .points path').nth(index)
-        box = point.bounding_box()
+        box = self.points(trace_uid).nth(index).bounding_box()
         self.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         tip.wait_for(timeout=5_000)
         return tip.text_content()
@@ -84,23 +41,13 @@ class Tab:
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    exe = chromium_executable()
-    if exe is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the browser tests, but Debian's chromium is not installed")
-        pytest.skip("no Chromium executable found (apt-get install chromium); CI installs it")
-    return exe
+    return chromium_or_skip()
 
 
 @pytest.fixture(scope="module")
 def tab(chromium):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1000, "height": 820})
+    with browser_page(chromium, width=1000, height=820) as page:
         yield Tab(page)
-        browser.close()
 
 
 def test_hostile_names_render_as_text_and_run_nothing(tab, tmp_path):
@@ -121,7 +68,7 @@ def test_hostile_names_render_as_text_and_run_nothing(tab, tmp_path):
 
 
 def test_karate_page_draws_top_k_and_hovers(tab, tmp_path, karate, karate_model):
-    from namjax.nam import nam
+    from namjax.explainer import nam
 
     result = nam(karate_model, karate, targets=[33], classes="all")
     fig = niv(result, karate, 33, 2, top_k=12)
@@ -137,7 +84,7 @@ def test_karate_page_draws_top_k_and_hovers(tab, tmp_path, karate, karate_model)
 def test_cora_1358_page_from_the_cli(tab, tmp_path, data_dir, cora, cora_model):
     from namjax.cli import main
     from namjax.io import save_model
-    from namjax.train import predict
+    from namjax.model import predict
 
     model_dir = save_model(cora_model, cora, tmp_path / "cora-model")
     out = tmp_path / "cora-1358.html"

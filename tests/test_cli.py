@@ -14,7 +14,7 @@ import pytest
 
 from namjax.cli import main
 from namjax.io import load_model
-from namjax.train import predict
+from namjax.model import predict
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
@@ -34,7 +34,8 @@ def test_train_karate_json(karate, karate_model, tmp_path, capsys):
     summary = json.loads(out.strip().splitlines()[-1])
     for key in ("test_accuracy", "val_accuracy", "train_accuracy", "epochs", "seconds"):
         assert key in summary
-    assert summary["dataset"] == "karate" and summary["config"]["hidden"] == [16]
+    assert summary["dataset"] == "karate"
+    assert [layer["out_features"] for layer in summary["config"]["layers"]] == [16, 2]
     model = load_model(tmp_path / "m", karate)  # same defaults and seed as the fixture
     np.testing.assert_array_equal(predict(model, karate), predict(karate_model, karate))
     logits = predict(model, karate)
@@ -45,14 +46,25 @@ def test_train_karate_json(karate, karate_model, tmp_path, capsys):
 
 @pytest.mark.slow  # compiles a loop for a 3-layer tanh config
 def test_train_options_and_human_summary(tmp_path, capsys):
-    argv = ["train", "--out", str(tmp_path / "m"), "--layers", "3", "--hidden", "8"]
+    argv = ["train", "--out", str(tmp_path / "m"), "--depth", "3", "--hidden", "8"]
     argv += ["--bias", "--activation", "tanh", "--epochs", "3", "--seed", "2"]
     code, out, _ = run_cli(argv, capsys)
     assert code == 0
-    assert out.startswith("trained 3-layer GCN on karate in 3 epochs")
+    assert out.startswith("trained gcn (depth 3) on karate in 3 epochs")
     model = load_model(tmp_path / "m")
-    assert model.config.hidden == (8, 8) and model.config.bias
+    assert model.config.sizes == (34, 8, 8, 2) and all(s.bias for s in model.config.layers)
     assert model.config.activation == "tanh"
+
+
+@pytest.mark.slow  # compiles one training loop per architecture
+@pytest.mark.parametrize("arch", ["sgc", "sage", "gin"])
+def test_train_every_arch(arch, tmp_path, capsys):
+    argv = ["train", "--arch", arch, "--out", str(tmp_path / "m"), "--epochs", "5", "--json"]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 0, err
+    model = load_model(tmp_path / "m")
+    assert model.config.arch == arch and model.config.depth == 2
+    assert {layer.kind for layer in model.config.layers} == {arch}
 
 
 @pytest.mark.parametrize(
@@ -60,11 +72,12 @@ def test_train_options_and_human_summary(tmp_path, capsys):
     [
         (["--dataset", "nosuch"], "unknown dataset 'nosuch'"),
         (["--dataset", "cora", "--data-dir", "/no/such/dir"], "/no/such/dir"),
-        (["--layers", "7"], "depth K must be 1..4, got 7"),
-        (["--layers", "0"], "argument --layers: expected a positive integer, got 0"),
+        (["--depth", "7"], "depth K must be 1..4, got 7"),
+        (["--depth", "0"], "argument --depth: expected a positive integer, got 0"),
         (["--epochs", "0"], "argument --epochs: expected a positive integer, got 0"),
         (["--hidden", "x"], "argument --hidden: expected a positive integer, got 'x'"),
-        (["--activation", "gelu"], "unknown activation 'gelu'"),
+        (["--activation", "gelu"], "argument --activation: invalid choice: 'gelu'"),
+        (["--arch", "gat"], "argument --arch: invalid choice: 'gat'"),
         (["--patience", "-1"], "--patience must be >= 0, got -1"),
     ],
 )
@@ -72,7 +85,45 @@ def test_user_errors(args, message, tmp_path, capsys):
     code, out, err = run_cli(["train", "--out", str(tmp_path / "m"), *args], capsys)
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and message in err and "Traceback" not in err
+    assert err.startswith("namjax train: error: ")  # argparse's errors too
     assert not (tmp_path / "m").exists()
+
+
+def test_version(capsys):
+    import namjax
+
+    code, out, _ = run_cli(["--version"], capsys)
+    assert code == 0 and out.strip() == f"namjax {namjax.__version__}"
+    assert namjax.__version__ != "unknown"
+
+
+def test_out_problems_are_refused_before_any_work(karate, karate_model, tmp_path, capsys):
+    """An --out that is a file, under a file, or a directory holding other files: one line,
+    exit 2, and nothing computed or written (the timings would say otherwise)."""
+    from namjax.io import save_model
+
+    save_model(karate_model, karate, tmp_path / "model")
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    explain = ["explain", "--model", str(tmp_path / "model")]
+    cases = [
+        (["train", "--out", str(tmp_path / "file")], "exists and is not a directory"),
+        ([*explain, "--out", str(tmp_path / "file")], "exists and is not a directory"),
+        ([*explain, "--out", str(tmp_path / "file" / "o")], "is not a directory"),
+        ([*explain, "--out", str(tmp_path / "busy")], "holds other files (notes.txt)"),
+        (
+            ["perturb", "--model", str(tmp_path / "model"), "--out", str(tmp_path / "busy")],
+            "pass --overwrite",
+        ),
+    ]
+    for argv, message in cases:
+        code, out, err = run_cli(argv, capsys)
+        assert code == 2 and out == "" and message in err and len(err.splitlines()) == 1
+    assert sorted(p.name for p in (tmp_path / "busy").iterdir()) == ["notes.txt"]
+    code, _, err = run_cli([*explain, "--out", str(tmp_path / "busy"), "--overwrite"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "busy" / "contributions.parquet").is_file()
 
 
 def test_missing_out_is_an_argument_error(capsys):

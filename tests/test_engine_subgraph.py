@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_nam import assert_complete, assert_matches_oracle, graphs, oracle, random_model
+from models import assert_complete, assert_matches_oracle, oracle, random_model
+from test_nam import graphs
 
-from namjax.graph import GraphError
-from namjax.nam import TRACES, global_pass, nam
-from namjax.nam_subgraph import _bucket_jit, explain_one, pack
+from namjax.engine.globalpass import GLOBAL, global_pass
+from namjax.engine.subgraph import BUCKET, explain_one, pack
+from namjax.errors import OptionError
+from namjax.explainer import nam
 from namjax.subgraph import khop
 
 
@@ -56,21 +58,23 @@ def test_cora_matches_oracle_and_pairs(cora, cora_model):
 
 def test_vmapped_bucket_equals_one_target_at_a_time(cora):
     model = random_model(cora, hidden=(6, 5), seed=11)
-    params, p, sig, *_ = global_pass(model, cora, np.float32)
+    gp, _ = global_pass(model, cora, np.float32)
     targets = np.random.default_rng(2).choice(cora.num_nodes, 120, replace=False)
-    packed, _ = pack(cora, khop(cora, targets, 3), np.float32)
+    packed, _ = pack(cora, khop(cora, targets, 3))
     assert len(packed) >= 2
     one = jax.jit(explain_one)
-    for bk, (nodes, senders, receivers, weights) in packed:
-        batched = np.asarray(_bucket_jit(params, p, sig, nodes, senders, receivers, weights))
+    state = (gp.steps, gp.values, gp.p, gp.slopes)
+    for bk, (nodes, senders, receivers, pos) in packed:
+        batched = np.asarray(BUCKET(*state, nodes, senders, receivers, pos))
         for row, ids in enumerate(nodes):
             single = one(
-                params,
-                p[ids],
-                tuple(s[ids] for s in sig),
+                gp.steps,
+                gp.values,
+                gp.p[ids],
+                tuple(None if s is None else s[ids] for s in gp.slopes),
                 senders[row],
                 receivers[row],
-                weights[row],
+                pos[row],
             )
             np.testing.assert_allclose(batched[row], single, rtol=1e-6, atol=1e-7)
             padding = ~bk.mask[row]
@@ -96,10 +100,10 @@ def test_chunking_and_order_change_nothing(karate):
 def test_second_call_compiles_nothing(karate):
     model = random_model(karate, hidden=(8,), seed=4)
     first = nam(model, karate, engine="subgraph")
-    traces = dict(TRACES)
+    traces = (GLOBAL.traces, BUCKET.traces)
     again = nam(model, karate, engine="subgraph")
     other = nam(random_model(karate, hidden=(8,), seed=5), karate, engine="subgraph")
-    assert TRACES == traces
+    assert (GLOBAL.traces, BUCKET.traces) == traces
     assert again.stats["compiled"] == 0 and other.stats["compiled"] == 0
     assert first.stats["compile_s"] >= again.stats["compile_s"] == 0.0
     assert not np.allclose(other.contributions, first.contributions)
@@ -115,7 +119,7 @@ def test_float64(karate):
 
 
 def test_unknown_engine_is_one_clear_error(karate):
-    with pytest.raises(GraphError, match="engine must be one of pairs, subgraph"):
+    with pytest.raises(OptionError, match="engine must be one of pairs, subgraph"):
         nam(random_model(karate, hidden=(4,)), karate, engine="dense")
 
 
@@ -135,7 +139,7 @@ def test_cli_explain_engine(karate, tmp_path, capsys):
         for e in ("subgraph", "pairs")
     )
     assert np.abs(got - want).max() <= 1e-6 * np.abs(want).max()
-    assert main([*argv, "--engine", "subgraph", "--topk", "3", "--out", str(tmp_path / "j")]) == 2
+    assert main([*argv, "--engine", "subgraph", "--top-k", "3", "--out", str(tmp_path / "j")]) == 2
     assert "pairs engine only" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         main([*argv, "--engine", "dense", "--out", str(tmp_path / "x")])

@@ -16,10 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet
 import pytest
 
 from namjax import jobs
-from namjax.nam import Attribution, nam
+from namjax.attribution import Attribution, topk_mask
+from namjax.errors import JobError, ModelError, NamjaxError
+from namjax.explainer import nam
 from namjax.subgraph import khop
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,7 +89,7 @@ def test_topk_mask_matches_a_slow_loop():
     sizes = rng.integers(1, 12, 40)
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     c = rng.integers(-4, 5, (offsets[-1], 3)).astype(np.float32)  # many ties
-    keep = jobs.topk_mask(offsets, c, 3)
+    keep = topk_mask(offsets, c, 3)
     for t in range(len(sizes)):
         s = slice(offsets[t], offsets[t + 1])
         for j in range(3):
@@ -112,7 +115,7 @@ def test_chunk_bounds_fixed_and_budgeted():
     assert bounds == (0, 3, 4, 5, 8)  # greedy; 20 > budget gets a chunk of its own
     for a, b in itertools.pairwise(bounds):
         assert costs[a:b].sum() <= 10 or b - a == 1
-    with pytest.raises(jobs.JobError, match="at least 1"):
+    with pytest.raises(JobError, match="at least 1"):
         jobs.chunk_bounds(10, chunk_targets=0)
 
 
@@ -121,7 +124,7 @@ def test_parse_bytes():
     assert jobs.parse_bytes("1.5G") == int(1.5 * 2**30)
     assert jobs.parse_bytes("2GiB") == 2 * 2**30
     assert jobs.parse_bytes("1000") == 1000
-    with pytest.raises(jobs.JobError, match="memory size"):
+    with pytest.raises(JobError, match="memory size"):
         jobs.parse_bytes("lots")
 
 
@@ -146,7 +149,7 @@ def test_memory_budget_chunks(cora, cora_model, reference, tmp_path):
 
 def test_topk_keeps_the_largest_and_completeness(cora, cora_model, reference, tmp_path):
     k = 4
-    jobs.run(cora_model, cora, tmp_path / "job", topk=k, chunk_targets=1000)
+    jobs.run(cora_model, cora, tmp_path / "job", top_k=k, chunk_targets=1000)
     kept = jobs.read_table(tmp_path / "job")
     summary = rows(jobs.read_table(tmp_path / "job", "targets"))
     # completeness: kept + rest + bias == logit (ReLU), per (target, class)
@@ -170,6 +173,42 @@ def test_topk_keeps_the_largest_and_completeness(cora, cora_model, reference, tm
             assert summary["sources"][row] == len(sources)
 
 
+def test_one_schema_and_load_for_plain_and_job_output(cora, cora_model, reference, tmp_path):
+    """A plain attribution directory and a finished job's dataset have the same columns, order,
+    dtypes and provenance, and Attribution.load reads both back to the same attribution."""
+    targets = np.arange(0, 2708, 7)
+    plain = nam(cora_model, cora, targets=targets).save(tmp_path / "plain")
+    jobs.run(cora_model, cora, tmp_path / "job", targets=targets, chunk_targets=150)
+    job_tables = [jobs.read_table(tmp_path / "job", t) for t in ("targets", "contributions")]
+    for name, job_table in zip(("targets", "contributions"), job_tables, strict=True):
+        plain_table = pa.parquet.read_table(plain / f"{name}.parquet")
+        assert plain_table.schema.remove_metadata() == job_table.schema.remove_metadata()
+        assert (
+            plain_table.schema.metadata
+            == pa.parquet.read_schema(
+                next((tmp_path / "job" / name).glob("part-*.parquet"))
+            ).metadata
+        )
+    a, b = Attribution.load(plain), Attribution.load(tmp_path / "job")
+    for field in ("targets", "offsets", "sources", "hops", "contributions", "classes", "rest"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    assert a.provenance() == b.provenance()
+    assert b.graph_fingerprint == cora.fingerprint and b.method == "nam"
+    for node in targets[::40]:
+        np.testing.assert_array_equal(b.for_target(node)[0], reference.for_target(node)[0])
+        np.testing.assert_array_equal(b.for_target(node)[2], reference.for_target(node)[2])
+
+
+def test_topk_job_loads_with_its_rest(cora, cora_model, reference, tmp_path):
+    jobs.run(cora_model, cora, tmp_path / "job", targets=[0, 1358], top_k=3)
+    att = Attribution.load(tmp_path / "job")
+    assert att.top_k == 3
+    sums = np.add.reduceat(att.contributions.astype(np.float64), att.offsets[:-1], axis=0)
+    np.testing.assert_allclose(sums + att.rest + att.bias, att.logits, rtol=1e-4, atol=1e-4)
+    kept = (att.contributions != 0).sum(axis=0)
+    assert np.all(kept <= 2 * 3)  # at most k per (target, class)
+
+
 def test_predicted_class_only(cora, cora_model, reference, tmp_path):
     jobs.run(cora_model, cora, tmp_path / "job", classes="predicted", targets=[5, 3, 9])
     got = rows(jobs.read_table(tmp_path / "job"))
@@ -186,44 +225,44 @@ def test_predicted_class_only(cora, cora_model, reference, tmp_path):
 
 def test_refuses_to_mix_jobs(cora, cora_model, tmp_path):
     out = tmp_path / "job"
-    jobs.run(cora_model, cora, out, targets=np.arange(20), topk=5, chunk_targets=10)
-    with pytest.raises(jobs.JobError, match="pass --resume"):
-        jobs.run(cora_model, cora, out, targets=np.arange(20), topk=5, chunk_targets=10)
-    with pytest.raises(jobs.JobError, match="other topk"):
+    jobs.run(cora_model, cora, out, targets=np.arange(20), top_k=5, chunk_targets=10)
+    with pytest.raises(JobError, match="pass --resume"):
+        jobs.run(cora_model, cora, out, targets=np.arange(20), top_k=5, chunk_targets=10)
+    with pytest.raises(JobError, match="other top_k"):
         jobs.run(
-            cora_model, cora, out, targets=np.arange(20), topk=6, chunk_targets=10, resume=True
+            cora_model, cora, out, targets=np.arange(20), top_k=6, chunk_targets=10, resume=True
         )
-    with pytest.raises(jobs.JobError, match="other targets, num_targets, bounds"):
+    with pytest.raises(JobError, match="other targets, num_targets, bounds"):
         jobs.run(
-            cora_model, cora, out, targets=np.arange(30), topk=5, chunk_targets=10, resume=True
+            cora_model, cora, out, targets=np.arange(30), top_k=5, chunk_targets=10, resume=True
         )
     again = jobs.run(
-        cora_model, cora, out, targets=np.arange(20), topk=5, chunk_targets=10, resume=True
+        cora_model, cora, out, targets=np.arange(20), top_k=5, chunk_targets=10, resume=True
     )
     assert again.computed == () and again.skipped == (0, 1)
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
-    with pytest.raises(jobs.JobError, match="not a namjax job directory"):
+    with pytest.raises(JobError, match="not a namjax job directory"):
         jobs.run(cora_model, cora, tmp_path / "other", targets=[0])
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"targets": [1, 2, 1]}, "duplicates"),
-        ({"topk": 0}, "topk"),
+        ({"targets": [1, 2, 1]}, "listed more than once"),
+        ({"top_k": 0}, "top_k must be a positive integer"),
         ({"classes": 9}, "out of range"),
         ({"chunk_targets": 10, "memory_budget": 100}, "not both"),
     ],
 )
 def test_bad_job_parameters(cora, cora_model, tmp_path, kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(NamjaxError, match=message):
         jobs.run(cora_model, cora, tmp_path / "job", **kwargs)
     assert not (tmp_path / "job").exists()
 
 
 def test_model_feature_mismatch(karate, cora_model, tmp_path):
-    with pytest.raises(jobs.JobError, match="features per node"):
+    with pytest.raises(ModelError, match="features per node"):
         jobs.run(cora_model, karate, tmp_path / "job")
 
 
@@ -304,13 +343,13 @@ def test_cli_job_errors_are_one_line(saved_model, data_dir, tmp_path, capsys):
 
     base = ["explain", "--model", saved_model, "--dataset", "cora", "--data-dir", str(data_dir)]
     base += ["--out", str(tmp_path / "j"), "--targets", "0,1,2", "--json"]
-    assert main([*base, "--topk", "3"]) == 0
+    assert main([*base, "--top-k", "3"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (summary["targets"], summary["computed"], summary["skipped"]) == (3, 1, 0)
-    assert main([*base, "--topk", "4", "--resume"]) == 2
+    assert main([*base, "--top-k", "4", "--resume"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
-        f"namjax explain: error: cannot resume: {tmp_path / 'j'} holds a job with other topk"
+        f"namjax explain: error: cannot resume: {tmp_path / 'j'} holds a job with other top_k"
     ]
     assert main([*base, "--memory-budget", "0GB", "--out", str(tmp_path / "k")]) == 2
     assert "memory size must be positive" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""The GCN forward pass against an independent dense float64 computation, and config checks."""
+"""The GCN forward pass against an independent dense float64 computation, dropout, and config
+checks (the other layer kinds: tests/test_layers.py)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,10 @@ import pytest
 import scipy.sparse as sp
 from flax import nnx
 
+from namjax.errors import ModelError
 from namjax.graph import Graph
-from namjax.model import (
-    GCN,
-    GCNConfig,
-    _dropout,
-    device_graph,
-    gcn_apply,
-    gcn_params,
-    propagate,
-)
+from namjax.layers import gcn_operator
+from namjax.model import GNN, GNNConfig, _dropout, device_graph, forward, propagate
 
 NUMPY_ACTS = {
     "relu": lambda x: np.maximum(x, 0.0),
@@ -62,9 +57,9 @@ def rel_err(a, b) -> float:
     return float(np.linalg.norm(np.asarray(a, np.float64) - b) / np.linalg.norm(b))
 
 
-def make_model(graph: Graph, seed: int = 0, **kw) -> GCN:
-    cfg = GCNConfig(graph.num_features, 3, **{"bias": True, **kw})
-    model = GCN(cfg, rngs=nnx.Rngs(seed))
+def make_model(graph: Graph, seed: int = 0, hidden=(16,), **kw) -> GNN:
+    cfg = GNNConfig.create("gcn", graph.num_features, 3, hidden, **{"bias": True, **kw})
+    model = GNN(cfg, rngs=nnx.Rngs(seed))
     for layer in model.layers:  # non-zero biases so that they are exercised
         if layer.bias is not None:
             layer.bias[...] = jax.random.normal(
@@ -78,7 +73,7 @@ def make_model(graph: Graph, seed: int = 0, **kw) -> GCN:
 def test_forward_matches_dense_float64(small_graph, hidden, bias):
     model = make_model(small_graph, hidden=hidden, bias=bias)
     assert model.config.depth == len(hidden) + 1
-    dg = device_graph(small_graph)
+    dg = device_graph(small_graph, model.operators)
     weights = [
         (lay.kernel[...], None if lay.bias is None else lay.bias[...]) for lay in model.layers
     ]
@@ -87,7 +82,7 @@ def test_forward_matches_dense_float64(small_graph, hidden, bias):
     assert got.dtype == jnp.float32 and got.shape == (12, 3)
     assert rel_err(got, want) < 1e-5
     # the pure view computes the same thing
-    pure = gcn_apply(gcn_params(model), dg, "relu")
+    pure = forward(model.steps(), dg)
     np.testing.assert_array_equal(np.asarray(pure), np.asarray(got))
 
 
@@ -96,30 +91,32 @@ def test_activations(small_graph, activation):
     model = make_model(small_graph, hidden=(6, 5), activation=activation)
     weights = [(lay.kernel[...], lay.bias[...]) for lay in model.layers]
     want = dense_reference(small_graph, weights, activation)
-    assert rel_err(model(device_graph(small_graph)), want) < 1e-5
+    assert rel_err(model(device_graph(small_graph, model.operators)), want) < 1e-5
 
 
 def test_dense_and_sparse_features_agree(small_graph):
     model = make_model(small_graph, hidden=(6,))
-    sparse = model(device_graph(small_graph, sparse_features=True))
-    dense = model(device_graph(small_graph, sparse_features=False))
+    sparse = model(device_graph(small_graph, model.operators, sparse_features=True))
+    dense = model(device_graph(small_graph, model.operators, sparse_features=False))
     np.testing.assert_allclose(np.asarray(sparse), np.asarray(dense), rtol=1e-5, atol=1e-6)
 
 
-def test_bias_free_layers_get_zero_bias_in_plain_params(small_graph):
-    params = gcn_params(make_model(small_graph, hidden=(4,), bias=False))
-    assert [b.shape for _, b in params] == [(4,), (3,)]
-    assert all(not np.asarray(b).any() for _, b in params)
+def test_bias_free_layers_have_no_bias_in_their_steps(small_graph):
+    steps = make_model(small_graph, hidden=(4,), bias=False).steps()
+    assert [s.bias for s in steps] == [None, None]
+    assert [s.terms[0].weight.shape for s in steps] == [(7, 4), (4, 3)]
 
 
 def test_propagate_is_a_hat_matmul(small_graph):
     h = np.random.default_rng(0).normal(size=(12, 4)).astype(np.float32)
     want = small_graph.normalized_adjacency.astype(np.float64) @ h.astype(np.float64)
-    assert rel_err(propagate(device_graph(small_graph), jnp.asarray(h)), want) < 1e-6
+    op = gcn_operator()
+    dg = device_graph(small_graph, (op,))
+    assert rel_err(propagate(dg, dg.weights[op.key], jnp.asarray(h)), want) < 1e-6
 
 
 def test_dropout_keeps_or_scales_each_value(small_graph):
-    x = device_graph(small_graph).features
+    x = device_graph(small_graph, ()).features
     out = _dropout(x, 0.25, jax.random.key(0))
     data, kept = np.asarray(x.data), np.asarray(out.data)
     np.testing.assert_array_equal(np.asarray(out.indices), np.asarray(x.indices))
@@ -132,23 +129,26 @@ def test_dropout_keeps_or_scales_each_value(small_graph):
     assert abs(out.mean() - 1.0) < 0.05  # inverted dropout is unbiased
 
 
-def test_training_mode_uses_dropout_and_advances_the_rng(small_graph):
+def test_training_pass_uses_dropout_keyed_by_its_key(small_graph):
     model = make_model(small_graph, hidden=(6,), dropout=0.5)
-    dg = device_graph(small_graph)
+    dg = device_graph(small_graph, model.operators)
     clean = np.asarray(model(dg))
-    model.deterministic = False
-    first, second = np.asarray(model(dg)), np.asarray(model(dg))
+    first = np.asarray(model(dg, dropout_key=jax.random.key(0)))
+    second = np.asarray(model(dg, dropout_key=jax.random.key(1)))
     assert not np.allclose(first, clean) and not np.allclose(first, second)
-    model.deterministic = True
+    again = np.asarray(model(dg, dropout_key=jax.random.key(0)))
+    np.testing.assert_array_equal(again, first)
     np.testing.assert_array_equal(np.asarray(model(dg)), clean)
 
 
 def test_same_seed_same_init_and_config_round_trip(small_graph):
     a, b = make_model(small_graph, seed=4), make_model(small_graph, seed=4)
-    for (wa, _), (wb, _) in zip(gcn_params(a), gcn_params(b), strict=True):
-        np.testing.assert_array_equal(np.asarray(wa), np.asarray(wb))
-    cfg = GCNConfig(10, 4, hidden=(8, 8), activation="tanh", dropout=0.1, bias=False)
-    assert GCNConfig.from_dict(cfg.to_dict()) == cfg
+    for sa, sb in zip(a.steps(), b.steps(), strict=True):
+        np.testing.assert_array_equal(
+            np.asarray(sa.terms[0].weight), np.asarray(sb.terms[0].weight)
+        )
+    cfg = GNNConfig.create("gcn", 10, 4, (8, 8), activation="tanh", dropout=0.1, bias=False)
+    assert GNNConfig.from_dict(cfg.to_dict()) == cfg
     assert cfg.sizes == (10, 8, 8, 4) and cfg.depth == 3
 
 
@@ -165,5 +165,5 @@ def test_same_seed_same_init_and_config_round_trip(small_graph):
 )
 def test_config_validation(kwargs, match):
     base = {"in_features": 5, "num_classes": 3}
-    with pytest.raises(ValueError, match=match):
-        GCNConfig(**(base | kwargs))
+    with pytest.raises(ModelError, match=match):
+        GNNConfig.create("gcn", **(base | kwargs))

@@ -1,15 +1,9 @@
-"""NAM engine against an independent float64 autodiff oracle on the full graph.
-
-The oracle is ``jax.grad`` of one logit of :func:`namjax.model.gcn_apply` with respect to the
-dense input features, times the features, summed per node: it shares nothing with the engine
-except the model's weights and ``Â``.
-"""
+"""NAM engines against an independent float64 autodiff oracle on the full graph
+(:mod:`tests.models`), for every architecture."""
 
 from __future__ import annotations
 
-import importlib
 import warnings
-from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -19,96 +13,19 @@ import scipy.sparse as sp
 from flax import nnx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from jax.experimental import sparse as jsparse
+from models import ARCHS, assert_complete, assert_matches_oracle, oracle, random_model
 
-from namjax.graph import Graph, GraphError
-from namjax.model import GCN, DeviceGraph, GCNConfig, device_graph, gcn_apply, gcn_params
-from namjax.nam import COMPLETE_ACTIVATIONS, TRACES, Attribution, nam, plan_chunk
+from namjax.attribution import Attribution
+from namjax.engine import plan as plan_module
+from namjax.engine.globalpass import GLOBAL
+from namjax.engine.pairs import CONTRACT
+from namjax.engine.plan import plan_chunk
+from namjax.errors import AttributionError, GraphError, ModelError, OptionError
+from namjax.explainer import nam
+from namjax.graph import Graph
+from namjax.layers import PIECEWISE_LINEAR
+from namjax.model import GNN, GNNConfig
 from namjax.subgraph import khop
-
-RTOL = 1e-5
-
-nam_module = importlib.import_module("namjax.nam")  # the module (namjax.nam is the function)
-
-
-def random_model(graph: Graph, hidden=(16,), activation="relu", seed=0) -> GCN:
-    """A randomly initialised GCN with random non-zero biases (so the bias term is exercised)."""
-    cfg = GCNConfig(graph.num_features, graph.num_classes, hidden, activation=activation, bias=True)
-    model = GCN(cfg, rngs=nnx.Rngs(seed))
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        layer.bias[...] = jnp.asarray(rng.normal(0, 0.5, layer.bias.shape), jnp.float32)
-    return model
-
-
-@partial(jax.jit, static_argnames="activation")
-def _oracle_jacobians(params, dg, targets, activation):
-    """Jacobians of the targets' ``(T, C)`` logits w.r.t. the stored feature values and the
-    biases (module level, so equal shapes reuse the compiled oracle)."""
-
-    def logits_of(data, biases):
-        layers = tuple((w, b) for (w, _), b in zip(params, biases, strict=True))
-        feats = jsparse.BCOO((data, dg.features.indices), shape=dg.features.shape)
-        return gcn_apply(layers, dg._replace(features=feats), activation)[targets]
-
-    return jax.jacrev(logits_of, argnums=(0, 1))(dg.features.data, tuple(b for _, b in params))
-
-
-def _oracle_graph(graph: Graph) -> DeviceGraph:
-    """float64 device graph with sparse features; small graphs get every (i, j) pair as an
-    entry (zeros included) so that their shapes depend only on N and F."""
-    if graph.num_nodes > 64:
-        return device_graph(graph, jnp.float64, sparse_features=True)
-    n, f = graph.num_nodes, graph.num_features
-    a_hat = graph.normalized_adjacency.toarray().astype(np.float64)
-    x = graph.features.toarray() if sp.issparse(graph.features) else graph.features
-    rows, cols = np.divmod(np.arange(n * n), n)
-    frows, fcols = np.divmod(np.arange(n * f), f)
-    feats = jsparse.BCOO(
-        (jnp.asarray(x.ravel(), jnp.float64), jnp.asarray(np.stack([frows, fcols], 1))),
-        shape=(n, f),
-    )
-    return DeviceGraph(
-        jnp.asarray(rows), jnp.asarray(cols), jnp.asarray(a_hat.ravel()), features=feats
-    )
-
-
-def oracle(model: GCN, graph: Graph, targets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """float64 ``(T, C, N)`` contributions, ``(N, C)`` logits and ``(T, C)`` bias-gradient terms
-    by reverse-mode autodiff of the full-graph forward pass.
-
-    The features are a sparse BCOO matrix and the gradient is taken with respect to its stored
-    values: entries not stored are zero, so they add nothing to ``Σ_i X[φ,i] ∂Z/∂X[φ,i]``.
-    """
-    params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), gcn_params(model))
-    dg = _oracle_graph(graph)
-    act = model.config.activation
-    jx, jb = _oracle_jacobians(params, dg, jnp.asarray(targets), act)
-    per_entry = np.asarray(jx) * np.asarray(dg.features.data)  # (T, C, nnz)
-    contrib = np.zeros((*per_entry.shape[:2], graph.num_nodes))
-    np.add.at(contrib, (slice(None), slice(None), np.asarray(dg.features.indices[:, 0])), per_entry)
-    bias = sum(np.asarray(g @ b) for g, (_, b) in zip(jb, params, strict=True))
-    return contrib, np.asarray(gcn_apply(params, dg, act)), bias
-
-
-def assert_matches_oracle(att: Attribution, model: GCN, graph: Graph) -> None:
-    ref, logits, ref_bias = oracle(model, graph, att.targets)
-    dense = att.dense()  # (T, N, Q)
-    for q in range(att.num_slots):
-        cls = att.classes[:, q]
-        want = ref[np.arange(len(cls)), cls]  # (T, N)
-        got = dense[:, :, q]
-        scale = np.abs(want).max() + 1e-30
-        assert np.abs(got - want).max() / scale <= RTOL
-        np.testing.assert_allclose(att.logits[:, q], logits[att.targets, cls], rtol=1e-5, atol=1e-6)
-        bscale = np.abs(ref_bias).max() + 1e-30
-        assert np.abs(att.bias[:, q] - ref_bias[np.arange(len(cls)), cls]).max() / bscale <= RTOL
-
-
-def assert_complete(att: Attribution) -> None:
-    sums = np.add.reduceat(att.contributions.astype(np.float64), att.offsets[:-1], axis=0)
-    scale = np.abs(att.logits).max() + np.abs(att.bias).max() + 1e-30
-    assert np.abs(sums + att.bias - att.logits).max() / scale <= RTOL
 
 
 # ---------------------------------------------------------------------------- random graphs
@@ -149,12 +66,28 @@ def test_random_graphs_match_oracle(graph, depth, seed):
     assert_complete(att)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ARCHS[1:])
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
+@given(graph=graphs(), depth=st.sampled_from([1, 2, 3]), seed=st.integers(0, 3))
+def test_random_graphs_match_oracle_every_arch(arch, graph, depth, seed):
+    """SGC, GraphSAGE and GIN on the same hostile graphs: both engines, oracle, completeness."""
+    model = random_model(graph, hidden=(5, 6)[: depth - 1], seed=seed, arch=arch)
+    for engine in ("pairs", "subgraph"):
+        att = nam(model, graph, engine=engine)
+        assert np.isfinite(att.contributions).all()
+        assert_matches_oracle(att, model, graph)
+        assert_complete(att)
+
+
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "identity", "tanh", "elu"])
 def test_activations_match_oracle(karate, activation):
     model = random_model(karate, hidden=(8,), activation=activation, seed=1)
     att = nam(model, karate)
     assert_matches_oracle(att, model, karate)  # contributions and bias term, every activation
-    if activation in COMPLETE_ACTIVATIONS:
+    if activation in PIECEWISE_LINEAR:
         assert_complete(att)
 
 
@@ -165,18 +98,19 @@ def test_float64_and_bias_free_models(karate):
     ref, _, _ = oracle(model, karate, att.targets)
     want = np.transpose(ref, (0, 2, 1))  # (T, N, C)
     assert np.abs(att.dense() - want).max() <= 1e-9 * np.abs(want).max()
-    cfg = GCNConfig(karate.num_features, karate.num_classes, (8,), bias=False)
-    plain = nam(GCN(cfg, rngs=nnx.Rngs(1)), karate)
+    cfg = GNNConfig.create("gcn", karate.num_features, karate.num_classes, (8,), bias=False)
+    plain = nam(GNN(cfg, rngs=nnx.Rngs(1)), karate)
     assert np.all(plain.bias == 0)
     assert_complete(plain)
 
 
+@pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("engine", ["pairs", "subgraph"])
-def test_isolated_targets_get_self_and_bias_only(engine):
+def test_isolated_targets_get_self_and_bias_only(engine, arch):
     adj = sp.csr_matrix(([1.0, 1.0], ([0, 1], [1, 0])), shape=(4, 4), dtype=np.float32)
     feats = np.array([[1, 2], [3, 4], [0, 0], [5, 6]], np.float32)  # node 2: no features
     graph = Graph.from_scipy(adj, feats, np.array([0, 1, 0, 1]))
-    model = random_model(graph, hidden=(4,))
+    model = random_model(graph, hidden=(4,), arch=arch)
     att = nam(model, graph, targets=[2, 3, 0], engine=engine)
     for node in (2, 3):
         sources, hops, contrib = att.for_target(node)
@@ -240,16 +174,16 @@ def test_table_and_search_lookups_plan_alike(cora, monkeypatch, depth):
     kh = khop(cora, targets, depth)
     plans = []
     for min_queries in (0, 2**62):  # always the table / always the search
-        monkeypatch.setattr(nam_module, "TABLE_MIN_QUERIES", min_queries)
-        monkeypatch.setattr(nam_module, "TABLE_ENTRIES", 3 * cora.num_nodes)  # many blocks
+        monkeypatch.setattr(plan_module, "TABLE_MIN_QUERIES", min_queries)
+        monkeypatch.setattr(plan_module, "TABLE_ENTRIES", 3 * cora.num_nodes)  # many blocks
         plans.append(jax.tree.leaves(plan_chunk(cora, kh)))
     for table, search in zip(*plans, strict=True):
         np.testing.assert_array_equal(table, search)
 
 
 def test_table_lookups_match_oracle(karate, monkeypatch):
-    monkeypatch.setattr(nam_module, "TABLE_MIN_QUERIES", 0)
-    monkeypatch.setattr(nam_module, "TABLE_ENTRIES", 1)  # one row per block
+    monkeypatch.setattr(plan_module, "TABLE_MIN_QUERIES", 0)
+    monkeypatch.setattr(plan_module, "TABLE_ENTRIES", 1)  # one row per block
     model = random_model(karate, hidden=(8, 8), seed=5)
     assert_matches_oracle(nam(model, karate), model, karate)
 
@@ -257,10 +191,10 @@ def test_table_lookups_match_oracle(karate, monkeypatch):
 def test_second_call_compiles_nothing(karate):
     model = random_model(karate, hidden=(8,), seed=4)
     first = nam(model, karate)
-    traces = dict(TRACES)
+    traces = (GLOBAL.traces, CONTRACT.traces)
     again = nam(model, karate)
     other = nam(random_model(karate, hidden=(8,), seed=5), karate)  # same shapes, new weights
-    assert TRACES == traces
+    assert (GLOBAL.traces, CONTRACT.traces) == traces
     assert again.stats["compiled"] == 0 and other.stats["compiled"] == 0
     assert first.stats["compile_s"] >= again.stats["compile_s"] == 0.0
     assert not np.allclose(other.contributions, first.contributions)
@@ -286,24 +220,25 @@ def test_class_slots(karate):
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("kwargs", "error", "message"),
     [
-        ({"targets": [0, 99]}, "out of range"),
-        ({"targets": [3, 3]}, "more than once"),
-        ({"targets": []}, "no targets"),
-        ({"classes": 7}, "out of range"),
-        ({"classes": "most"}, "classes must be"),
+        ({"targets": [0, 99]}, GraphError, "out of range"),
+        ({"targets": [3, 3]}, GraphError, "more than once"),
+        ({"targets": []}, GraphError, "no targets"),
+        ({"classes": 7}, OptionError, "out of range"),
+        ({"classes": "most"}, OptionError, "classes must be"),
+        ({"engine": "fast"}, OptionError, "engine must be one of pairs, subgraph"),
     ],
 )
-def test_bad_input_is_one_clear_error(karate, kwargs, message):
+def test_bad_input_is_one_clear_error(karate, kwargs, error, message):
     model = random_model(karate, hidden=(4,))
-    with pytest.raises(GraphError, match=message):
+    with pytest.raises(error, match=message):
         nam(model, karate, **kwargs)
 
 
 def test_feature_mismatch_and_unknown_labels(karate):
-    model = GCN(GCNConfig(karate.num_features + 1, 2), rngs=nnx.Rngs(0))
-    with pytest.raises(GraphError, match="features per node"):
+    model = GNN(GNNConfig.create("gcn", karate.num_features + 1, 2), rngs=nnx.Rngs(0))
+    with pytest.raises(ModelError, match="features per node"):
         nam(model, karate)
     unlabeled = Graph.from_scipy(karate.adjacency, num_classes=2)
     with pytest.raises(GraphError, match="no known label"):
@@ -318,14 +253,14 @@ def test_attribution_methods_and_roundtrip(karate, tmp_path):
     ranked = att.ranked(33)
     slot = int(np.flatnonzero(att.classes[1] == att.predicted[1])[0])
     assert [r[2] for r in ranked] == sorted(contrib[:, slot].tolist(), reverse=True)
-    assert len(att.ranked(33, cls=1, k=3)) == 3
+    assert len(att.ranked(33, cls=1, top_k=3)) == 3
     summary = att.hop_summary(33)
     assert summary.shape == (3, att.num_slots)
     np.testing.assert_allclose(summary.sum(0) + att.bias[1], att.logits[1], rtol=1e-5, atol=1e-5)
     for h in range(3):
         np.testing.assert_allclose(summary[h], contrib[hops == h].sum(0), rtol=1e-6)
     table = att.to_table()
-    assert table.column_names == ["target", "source", "hop", "class", "contribution"]
+    assert table.column_names == ["target", "class", "source", "hop", "contribution"]
     assert table.num_rows == len(att.sources) * att.num_slots
     path = att.save(tmp_path / "att")
     assert sorted(p.name for p in path.iterdir()) == ["contributions.parquet", "targets.parquet"]
@@ -335,9 +270,10 @@ def test_attribution_methods_and_roundtrip(karate, tmp_path):
     for name in ("bias", "predicted", "labels"):
         np.testing.assert_array_equal(getattr(back, name), getattr(att, name))
     assert (back.num_nodes, back.depth) == (34, 2)
-    with pytest.raises(GraphError, match="not among"):
+    assert back.provenance() == att.provenance()
+    with pytest.raises(AttributionError, match="not among"):
         att.for_target(1)
-    with pytest.raises(GraphError, match="entries"):
+    with pytest.raises(AttributionError, match="entries"):
         att.dense(max_entries=10)
 
 
@@ -358,12 +294,21 @@ def test_cli_explain_writes_tables(karate, tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["targets"] == 2 and summary["classes"] == karate.num_classes
     contrib = pq.read_table(out / "contributions.parquet")
-    assert contrib.column_names == ["target", "source", "hop", "class", "contribution"]
+    assert contrib.column_names == ["target", "class", "source", "hop", "contribution"]
     targets = pq.read_table(out / "targets.parquet")
-    assert targets.column_names == ["target", "class", "logit", "bias", "predicted", "label"]
+    assert targets.column_names == [
+        "target",
+        "class",
+        "logit",
+        "bias",
+        "rest",
+        "sources",
+        "predicted",
+        "label",
+    ]
     want = nam(model, karate, targets=[0, 33])
     np.testing.assert_array_equal(contrib["contribution"].to_numpy(), want.contributions.ravel())
-    assert main([*argv, "--classes", "predicted", "--out", str(out)]) == 0
+    assert main([*argv, "--classes", "predicted", "--out", str(out)]) == 0  # its own files
     assert pq.read_table(out / "targets.parquet").num_rows == karate.num_nodes
 
 
@@ -393,6 +338,22 @@ def test_cli_explain_model_dataset_mismatch(karate, tmp_path, capsys):
     other = Graph.from_scipy(karate.adjacency, karate.features, (karate.labels + 1) % 2)
     save_model(random_model(other, hidden=(4,)), other, tmp_path / "m")
     argv = ["explain", "--model", str(tmp_path / "m"), "--out", str(tmp_path / "o")]
-    assert main(argv) == 2
+    assert main([*argv, "--dataset", "karate"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "fingerprint" in err
+    assert not (tmp_path / "o").exists()  # refused before anything was written
+
+
+def test_cli_dataset_defaults_to_the_models(karate, tmp_path, capsys):
+    """Without --dataset, a command loads the dataset recorded in the model directory."""
+    import json
+
+    from namjax.cli import main
+    from namjax.io import model_info, save_model
+
+    model = random_model(karate, hidden=(4,))
+    save_model(model, karate, tmp_path / "m")
+    assert model_info(tmp_path / "m")["dataset"] == "karate"
+    argv = ["explain", "--model", str(tmp_path / "m"), "--out", str(tmp_path / "o"), "--json"]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["dataset"] == "karate"

@@ -23,13 +23,13 @@ from niv_case import (
     evil_graph,
 )
 
+from namjax.errors import AttributionError, OutputError, ViewError
 from namjax.graph import Graph
 from namjax.views.niv import (
     MAX_DIAMETER,
     MIN_DIAMETER,
     PALETTE,
     UNKNOWN_COLOUR,
-    NIVError,
     niv,
     niv_bars,
     niv_paths,
@@ -227,10 +227,10 @@ def test_unattributed_class_and_other_graph_are_refused(case):
         logits=result.logits[:, 1:],
         bias=result.bias[:, 1:],
     )
-    with pytest.raises(NIVError, match="class 0 was not attributed for node 0"):
+    with pytest.raises(ViewError, match="class 0 was not attributed for node 0"):
         niv(only_1, graph, 0)
     other = Graph.from_edge_index(np.array([[0, 1], [1, 0]]), num_nodes=12)
-    with pytest.raises(NIVError, match="computed on a graph with 9 nodes"):
+    with pytest.raises(AttributionError, match=r"computed on another graph \(9 nodes"):
         niv(result, other, 0)
 
 
@@ -261,20 +261,20 @@ def test_write_html_embeds_plotly_by_default(case, tmp_path):
 def test_write_refuses_unknown_formats_and_explains_static_export(case, tmp_path, monkeypatch):
     graph, result = case
     fig = niv(result, graph, 0, 1, predictions=PREDICTED)
-    with pytest.raises(NIVError, match=r"cannot write a\.txt: use \.html"):
+    with pytest.raises(OutputError, match=r"cannot write a\.txt: use \.html"):
         write_figure(fig, tmp_path / "a.txt")
 
     def no_kaleido(self, *a, **k):
         raise RuntimeError("Image export requires the Kaleido package")
 
     monkeypatch.setattr(go.Figure, "write_image", no_kaleido)
-    with pytest.raises(NIVError, match=r"cannot write a\.png .*kaleido.*write \.html instead"):
+    with pytest.raises(ViewError, match=r"cannot write a\.png .*kaleido.*write \.html instead"):
         write_figure(fig, tmp_path / "a.png")
 
 
 # ------------------------------------------------------------------------------ real engine
 def test_karate_view_matches_bfs_and_engine(karate, karate_model):
-    from namjax.nam import nam
+    from namjax.explainer import nam
 
     result = nam(karate_model, karate, classes="all")
     fig = niv(result, karate, 0, 2, top_k=None)
@@ -295,12 +295,12 @@ def test_karate_view_matches_bfs_and_engine(karate, karate_model):
 
 
 def test_paths_view_sums_to_the_node_contribution(karate, karate_model):
-    from namjax.nam import nam
+    from namjax.explainer import nam
 
     target, source = 0, 33  # two hops apart
     result = nam(karate_model, karate, targets=[target], classes="all")
     cls = int(result.predicted[0])
-    fig = niv_paths(karate_model, karate, target, source, k=1000)
+    fig = niv_paths(karate_model, karate, target, source, top_k=1000)
     bars = fig.data[0]
     assert fig.layout.meta["class"] == cls and fig.layout.meta["shown"] == len(bars.x)
     sources, _, contributions = result.for_target(target)
@@ -310,13 +310,13 @@ def test_paths_view_sums_to_the_node_contribution(karate, karate_model):
     assert all(len(y.split(" → ")) == 3 for y in bars.y)  # K = 2 steps
     dist = nx.single_source_shortest_path_length(nx.from_scipy_sparse_array(karate.adjacency), 0)
     far = min(v for v, d in dist.items() if d == 3)
-    with pytest.raises(NIVError, match=f"no active path of at most K steps joins node {far}"):
+    with pytest.raises(ViewError, match=f"no active path of at most K steps joins node {far}"):
         niv_paths(karate_model, karate, target, far)
 
 
 @pytest.mark.slow
 def test_cora_1358_one_hop_view(cora, cora_model):
-    from namjax.nam import nam
+    from namjax.explainer import nam
 
     result = nam(cora_model, cora, targets=[1358], classes="all")
     fig = niv(result, cora, 1358, 1, top_k=None, predictions=np.zeros(cora.num_nodes, int))
@@ -376,3 +376,24 @@ def test_cli_user_errors_are_one_line(karate_model_dir, tmp_path, capsys, extra,
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err and "Traceback" not in err
+
+
+def test_cli_out_problems_and_class_names(karate, karate_model_dir, tmp_path, capsys):
+    """An --out under a file is refused before any work; --class takes a class name."""
+    from namjax.cli import main
+
+    (tmp_path / "file").write_text("x")
+    base = ["niv", "--model", str(karate_model_dir), "--dataset", "karate", "--node", "0"]
+    assert main([*base, "--out", str(tmp_path / "file" / "x.html")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"namjax niv: error: cannot write {tmp_path / 'file' / 'x.html'}: " + (
+        f"{tmp_path / 'file'} is not a directory"
+    )
+    (tmp_path / "dir.html").mkdir()
+    assert main([*base, "--out", str(tmp_path / "dir.html")]) == 2  # a directory, not a file
+    assert "is a directory" in capsys.readouterr().err
+    out = tmp_path / "officer.html"
+    assert main([*base, "--class", "Officer", "--out", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["class"] == 1
+    assert main([*base, "--class", "Nobody", "--out", str(out)]) == 2
+    assert "neither a class id nor a class name (Mr. Hi, Officer)" in capsys.readouterr().err

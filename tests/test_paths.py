@@ -6,14 +6,16 @@ import jax.numpy as jnp
 import networkx as nx
 import numpy as np
 import pytest
-from test_nam import random_model
+from models import ARCHS, random_model
 
-from namjax.nam import nam, paths
+from namjax.explainer import nam
+from namjax.walks import paths
 
 
+@pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("hidden", [(), (8,), (6, 5)])
-def test_path_sums_equal_node_contributions(karate, hidden):
-    model = random_model(karate, hidden=hidden, seed=11)
+def test_path_sums_equal_node_contributions(karate, hidden, arch):
+    model = random_model(karate, hidden=hidden, seed=11, arch=arch)
     att = nam(model, karate, targets=[0, 33, 16])
     for target in att.targets:
         sources, _, contrib = att.for_target(target)

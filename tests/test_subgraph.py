@@ -68,18 +68,31 @@ def test_local_edges_are_the_induced_subgraph(graph, k, inner):
     edges = kh.edges(graph, max_sender_hop=max_send, max_receiver_hop=max_recv)
     a_hat = graph.normalized_adjacency.toarray()
     a = graph.adjacency.toarray()
+    mean = graph.propagation("binary", 0.0, "row")  # not symmetric: Op[v, u] = 1 / deg(v)
     for t in targets:
         nodes = kh.nodes[kh.offsets[t] : kh.offsets[t + 1]]
         hops = kh.hops[kh.offsets[t] : kh.offsets[t + 1]]
         e = slice(edges.offsets[t], edges.offsets[t + 1])
+        pos = edges.pos[e]
+        raw = np.where(edges.senders[e] == edges.receivers[e], 0.0, graph.pattern.data[pos])
         got = {
-            (int(nodes[s]), int(nodes[r])): (float(w), float(raw))
-            for s, r, w, raw in zip(
-                edges.senders[e], edges.receivers[e], edges.a_hat[e], edges.a_raw[e], strict=True
+            (int(nodes[s]), int(nodes[r])): (float(w), float(x), float(m))
+            for s, r, w, x, m in zip(
+                edges.senders[e],
+                edges.receivers[e],
+                graph.normalized_adjacency.data[pos],
+                raw,
+                mean.data[pos],
+                strict=True,
             )
         }
+        degree = np.maximum((a > 0).sum(axis=1), 1)
         want = {
-            (int(u), int(v)): (float(a_hat[v, u]), float(a[v, u]))
+            (int(u), int(v)): (
+                float(a_hat[v, u]),
+                float(a[v, u]),
+                float(np.float32((a[v, u] > 0) / degree[v])),
+            )
             for i, u in enumerate(nodes)
             for j, v in enumerate(nodes)
             if hops[i] <= max_send and hops[j] <= max_recv and (u == v or a[v, u] > 0)

@@ -100,7 +100,7 @@ def test_bad_arguments_name_the_problem(kwargs, message):
 @pytest.mark.slow
 def test_a_gcn_learns_the_communities():
     """Attributions are only meaningful on a model that learned something: far above chance."""
-    from namjax.train import train
+    from namjax.training import train
 
     g = citation_graph(10_000, seed=0)
     result = train(g, seed=0)

@@ -14,9 +14,12 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from namjax.outputs import write_table
 from namjax.perturb import RANKINGS, Perturbation
 
 PALETTE = ("#d62728", "#ff7f0e", "#9467bd", "#2ca02c", "#1f77b4", "#8c564b", "#7f7f7f")
+DELETION_FILES = frozenset({"curves.parquet", "deletion.html", "deletion.png"})
+"""The files :func:`write_deletion` writes."""
 METRICS = {
     "accuracy": "Accuracy",
     "unchanged": "Predictions unchanged",
@@ -83,11 +86,9 @@ def write_deletion(
     """Write ``curves.parquet``, ``deletion.html`` and, when a static renderer (kaleido) is
     available, ``deletion.png`` into ``out_dir``; returns the paths written, and
     ``png_skipped``, a one-line reason, when no PNG was written."""
-    import pyarrow.parquet as pq
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    pq.write_table(result.to_table(), out / "curves.parquet")
+    write_table(out / "curves.parquet", result.to_table())
     fig = deletion_figure(result, title)
     fig.write_html(out / "deletion.html", include_plotlyjs=True, full_html=True)
     paths: dict[str, Path | str] = {"curves": out / "curves.parquet", "html": out / "deletion.html"}

@@ -25,7 +25,9 @@ import numpy as np
 import plotly.graph_objects as go
 import scipy.sparse as sp
 
+from namjax.errors import ViewError
 from namjax.graph import Graph
+from namjax.outputs import check_output_file
 
 # Okabe & Ito's colour-blind-safe palette (black moved last); colours repeat beyond 8 classes.
 PALETTE: tuple[str, ...] = (
@@ -44,10 +46,8 @@ MIN_DIAMETER = 6.0  # px, smaller markers are drawn at this size so they stay ho
 _SYMBOL = {1: "triangle-up", -1: "triangle-down", 0: "circle"}
 
 Layout = Literal["rings", "spring"]
-
-
-class NIVError(ValueError):
-    """Raised for a view that cannot be drawn; the message names the problem in one line."""
+FORMATS = (".html", ".json", ".png", ".svg", ".pdf", ".htm", ".jpg", ".jpeg", ".webp")
+"""Output formats of :func:`write_figure`, by suffix."""
 
 
 def class_colour(cls_id: int) -> str:
@@ -66,26 +66,26 @@ def _node_text(graph: Graph, node: int) -> str:
 
 
 # ------------------------------------------------------------------------------ data access
-def _target_row(result, target: int) -> int:
-    rows = np.flatnonzero(np.asarray(result.targets) == target)
+def _target_row(attribution, target: int) -> int:
+    rows = np.flatnonzero(np.asarray(attribution.targets) == target)
     if rows.size == 0:
-        shown = ", ".join(str(t) for t in np.asarray(result.targets)[:5])
-        more = ", ..." if len(result.targets) > 5 else ""
-        raise NIVError(
+        shown = ", ".join(str(t) for t in np.asarray(attribution.targets)[:5])
+        more = ", ..." if len(attribution.targets) > 5 else ""
+        raise ViewError(
             f"node {target} is not among the attributed targets ({shown}{more}); "
             "run nam() with this target"
         )
     return int(rows[0])
 
 
-def _class_slot(result, row: int, cls: int | None) -> tuple[int, int]:
+def _class_slot(attribution, row: int, cls: int | None) -> tuple[int, int]:
     """Slot index into ``contributions[:, q]`` and the class id it holds."""
-    classes = np.asarray(result.classes)[row]
-    cls = int(result.predicted[row]) if cls is None else int(cls)
+    classes = np.asarray(attribution.classes)[row]
+    cls = int(attribution.predicted[row]) if cls is None else int(cls)
     slots = np.flatnonzero(classes == cls)
     if slots.size == 0:
-        raise NIVError(
-            f"class {cls} was not attributed for node {int(result.targets[row])} "
+        raise ViewError(
+            f"class {cls} was not attributed for node {int(attribution.targets[row])} "
             f"(attributed: {', '.join(str(int(c)) for c in classes)}); run nam(classes='all')"
         )
     return int(slots[0]), cls
@@ -93,39 +93,37 @@ def _class_slot(result, row: int, cls: int | None) -> tuple[int, int]:
 
 def _check_class(graph: Graph, cls: int | None) -> None:
     if cls is not None and not 0 <= cls < graph.num_classes:
-        raise NIVError(
+        raise ViewError(
             f"class {cls} is out of range: {graph.name} has classes 0..{graph.num_classes - 1}"
         )
 
 
-def _check_graph(result, graph: Graph) -> None:
-    if result.num_nodes != graph.num_nodes:
-        raise NIVError(
-            f"the attribution was computed on a graph with {result.num_nodes} nodes, "
-            f"but {graph.name} has {graph.num_nodes}"
-        )
+def _check_graph(attribution, graph: Graph) -> None:
+    attribution.check(graph)
 
 
-def predicted_classes(result, graph: Graph, predictions: np.ndarray | None = None) -> np.ndarray:
+def predicted_classes(
+    attribution, graph: Graph, predictions: np.ndarray | None = None
+) -> np.ndarray:
     """``(N,)`` predicted class per node, ``-1`` where unknown.
 
     ``predictions`` may be ``(N,)`` class ids or ``(N, C)`` logits; without it the predictions
-    stored in ``result`` for its targets are used (run NAM for all nodes to colour every node).
+    stored in ``attribution`` for its targets are used (run NAM for all nodes to colour every node).
     """
     if predictions is None:
         out = np.full(graph.num_nodes, -1, np.int64)
-        out[np.asarray(result.targets)] = np.asarray(result.predicted)
+        out[np.asarray(attribution.targets)] = np.asarray(attribution.predicted)
         return out
     p = np.asarray(predictions)
     if p.ndim == 2:
         p = p.argmax(axis=1)
     if p.shape != (graph.num_nodes,):
-        raise NIVError(
+        raise ViewError(
             f"predictions must have shape ({graph.num_nodes},) or ({graph.num_nodes}, C), "
             f"got {np.shape(predictions)}"
         )
     if p.size and (p.min() < -1 or p.max() >= graph.num_classes):
-        raise NIVError(f"predictions hold class ids outside -1..{graph.num_classes - 1}")
+        raise ViewError(f"predictions hold class ids outside -1..{graph.num_classes - 1}")
     return p.astype(np.int64)
 
 
@@ -139,16 +137,16 @@ class _Sources(NamedTuple):
     logit: float  # the target's logit for ``cls``
 
 
-def _sources(result, target: int, cls: int | None) -> _Sources:
-    row = _target_row(result, target)
-    slot, cls = _class_slot(result, row, cls)
-    sources, hops, contributions = result.for_target(target)
+def _sources(attribution, target: int, cls: int | None) -> _Sources:
+    row = _target_row(attribution, target)
+    slot, cls = _class_slot(attribution, row, cls)
+    sources, hops, contributions = attribution.for_target(target)
     return _Sources(
         np.asarray(sources, np.int64),
         np.asarray(hops, np.int64),
         np.asarray(contributions, np.float64)[:, slot],
         cls,
-        float(result.logits[row, slot]),
+        float(attribution.logits[row, slot]),
     )
 
 
@@ -278,7 +276,7 @@ def _hover(
 
 
 def niv(
-    result,
+    attribution,
     graph: Graph,
     target: int,
     hops: int = 1,
@@ -293,7 +291,7 @@ def niv(
     """The NIV graph of ``target``: its neighbours up to ``hops`` away and their contributions.
 
     Args:
-        result: an :class:`namjax.nam.Attribution` covering ``target``.
+        attribution: an :class:`namjax.nam.Attribution` covering ``target``.
         graph: the graph it was computed on.
         target: the node to explain.
         hops: neighbourhood radius, 1..K.
@@ -301,7 +299,7 @@ def niv(
         top_k: how many neighbours to draw, largest |contribution| first (``None``: all);
             the rest are hidden and summarised in the subtitle.
         predictions: ``(N,)`` class ids or ``(N, C)`` logits colouring every node; default the
-            predictions stored in ``result`` (nodes that are not targets there are grey).
+            predictions stored in ``attribution`` (nodes that are not targets there are grey).
         layout: ``"rings"`` (hop rings, deterministic) or ``"spring"`` (seeded force layout).
         labels: how many of the largest neighbours get a text label (the target always does).
         seed: seed of the spring layout.
@@ -311,17 +309,19 @@ def niv(
         ``niv-nodes-<class>``, the target first in its trace), ``1 + min(top_k, #neighbours)``
         markers in all; ``layout.meta`` holds the view, target, class and shown/hidden counts.
     """
-    _check_graph(result, graph)
+    _check_graph(attribution, graph)
     target = int(graph.check_nodes(target, "target")[0])
-    if not 1 <= hops <= result.depth:
-        raise NIVError(f"hops must be between 1 and the model depth {result.depth}, got {hops}")
+    if not 1 <= hops <= attribution.depth:
+        raise ViewError(
+            f"hops must be between 1 and the model depth {attribution.depth}, got {hops}"
+        )
     if top_k is not None and top_k < 0:
-        raise NIVError(f"top_k must be non-negative, got {top_k}")
+        raise ViewError(f"top_k must be non-negative, got {top_k}")
     if layout not in ("rings", "spring"):
-        raise NIVError(f"layout must be 'rings' or 'spring', got {layout!r}")
+        raise ViewError(f"layout must be 'rings' or 'spring', got {layout!r}")
     _check_class(graph, cls)
-    src = _sources(result, target, cls)
-    predicted = predicted_classes(result, graph, predictions)
+    src = _sources(attribution, target, cls)
+    predicted = predicted_classes(attribution, graph, predictions)
     total = float(np.abs(src.values).sum())
 
     near = np.flatnonzero((src.nodes != target) & (src.hops <= hops))
@@ -541,28 +541,28 @@ def _size_key_trace(scale: float) -> go.Scatter:
 
 
 def niv_bars(
-    result,
+    attribution,
     graph: Graph,
     target: int,
-    k: int = 10,
+    top_k: int = 10,
     *,
     cls: int | None = None,
     predictions: np.ndarray | None = None,
 ) -> go.Figure:
-    """The ``k`` largest contributors (by |contribution|, the target itself included) as bars.
+    """The ``top_k`` largest contributors (by |contribution|, the target itself included) as bars.
 
     Bars point right for positive and left for negative contributions; the fill is the
     contributor's predicted class and the text its signed share of Σ|C|.
     """
-    _check_graph(result, graph)
+    _check_graph(attribution, graph)
     target = int(graph.check_nodes(target, "target")[0])
-    if k < 1:
-        raise NIVError(f"k must be at least 1, got {k}")
+    if top_k < 1:
+        raise ViewError(f"top_k must be at least 1, got {top_k}")
     _check_class(graph, cls)
-    src = _sources(result, target, cls)
-    predicted = predicted_classes(result, graph, predictions)
+    src = _sources(attribution, target, cls)
+    predicted = predicted_classes(attribution, graph, predictions)
     total = float(np.abs(src.values).sum())
-    top = _top(src.values, k)
+    top = _top(src.values, top_k)
     nodes, node_hops, node_values = src.nodes[top], src.hops[top], src.values[top]
     about = f"class {_esc(graph.class_label(src.cls))} of node {target}"
     fig = go.Figure(
@@ -605,33 +605,33 @@ def niv_bars(
 
 
 def niv_paths(
-    model, graph: Graph, target: int, source: int, *, cls: int | None = None, k: int = 20
+    model, graph: Graph, target: int, source: int, *, cls: int | None = None, top_k: int = 20
 ) -> go.Figure:
     """The paths from ``source`` to ``target`` through the GCN and what each contributes.
 
-    Uses :func:`namjax.nam.paths`; shows the ``k`` largest paths by |contribution| to class
+    Uses :func:`namjax.paths`; shows the ``top_k`` largest paths by |contribution| to class
     ``cls`` (default: the target's predicted class) with their signed share of the paths' Σ|C|.
     """
-    from namjax.nam import paths
-    from namjax.train import predict
+    from namjax.model import predict
+    from namjax.walks import paths
 
     target = int(graph.check_nodes(target, "target")[0])
     source = int(graph.check_nodes(source, "source")[0])
-    if k < 1:
-        raise NIVError(f"k must be at least 1, got {k}")
+    if top_k < 1:
+        raise ViewError(f"top_k must be at least 1, got {top_k}")
     _check_class(graph, cls)
     if cls is None:
         cls = int(np.asarray(predict(model, graph))[target].argmax())
     found = paths(model, graph, target, source)
     if not found:
-        raise NIVError(
+        raise ViewError(
             f"no active path of at most K steps joins node {source} to node {target} "
             "(they are too far apart, or every path crosses only inactive units)"
         )
     walks = [walk for walk, _ in found]  # source → ... → target
     values = np.array([float(np.asarray(c)[cls]) for _, c in found])
     total = float(np.abs(values).sum())
-    top = _top(values, k)
+    top = _top(values, top_k)
     labels = [" → ".join(str(v) for v in walks[i]) for i in top]  # ids: unique categories
     about = f"class {_esc(graph.class_label(cls))} of node {target}"
     hidden = len(values) - len(top)
@@ -684,9 +684,8 @@ def write_figure(fig: go.Figure, path: str | Path, *, cdn: bool = False) -> Path
     """Write ``fig`` by suffix: ``.html`` (plotly.js embedded, or loaded from its CDN with
     ``cdn=True``), ``.json``, or a static ``.png``/``.svg``/``.pdf`` (needs ``kaleido``)."""
     path = Path(path)
+    check_output_file(path, FORMATS)
     suffix = path.suffix.lower()
-    if suffix not in {".html", ".htm", ".json", ".png", ".svg", ".pdf", ".jpg", ".jpeg", ".webp"}:
-        raise NIVError(f"cannot write {path.name}: use .html, .json, .png, .svg or .pdf")
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix in {".html", ".htm"}:
         fig.write_html(
@@ -701,7 +700,7 @@ def write_figure(fig: go.Figure, path: str | Path, *, cdn: bool = False) -> Path
         try:
             fig.write_image(path)
         except (ImportError, ValueError, RuntimeError) as e:
-            raise NIVError(
+            raise ViewError(
                 f"cannot write {path.name} ({type(e).__name__}): static images need the kaleido "
                 "package (pip install kaleido) and a Chrome browser; write .html instead"
             ) from None
