@@ -237,6 +237,17 @@ class Attribution:
                     f"{self.model_fingerprint}) than the one given (fingerprint {mine})"
                 )
 
+    def to_pyg(self, target: int, cls: int | None = None, *, graph=None):
+        """PyG's ``torch_geometric.explain.Explanation`` of one target (see
+        :func:`namjax.pyg.explanation`); ``cls`` defaults to the predicted class."""
+        from namjax.pyg import explanation
+
+        return explanation(self, target, cls, graph=graph)
+
+    def to_pyg_many(self, targets, cls: int | None = None, *, graph=None) -> list:
+        """:meth:`to_pyg` for each of ``targets``."""
+        return [self.to_pyg(int(t), cls, graph=graph) for t in targets]
+
     # ------------------------------------------------------------------ tables and files
     def tables(self, top_k: int | None = None) -> tuple[pa.Table, pa.Table]:
         """The ``targets`` and ``contributions`` tables (the schema above); with ``top_k`` only

@@ -70,7 +70,9 @@ def _load_model_and_graph(args: argparse.Namespace):
     from namjax.io import load_model, model_info
 
     if args.dataset is None:
-        args.dataset = model_info(args.model).get("dataset") or "karate"
+        recorded = model_info(args.model).get("dataset") or "karate"
+        inside = Path(args.model) / recorded  # a graph file kept in the model directory
+        args.dataset = str(inside) if inside.exists() else recorded
     graph = _load_graph(args)
     return graph, load_model(args.model, graph)
 
@@ -318,6 +320,72 @@ def _train(args: argparse.Namespace) -> int:
         f"val {result.val_accuracy:.3f}, test {result.test_accuracy:.3f}; saved to {out}",
     )
     return 0
+
+
+# ---------------------------------------------------------------------------- import-pyg
+def _import_args(p: argparse.ArgumentParser) -> None:
+    from namjax.layers import ACTIVATIONS
+
+    p.add_argument(
+        "--script",
+        required=True,
+        help="a Python file that builds (and loads or trains) a PyG model and its data",
+    )
+    p.add_argument("--model-var", default="model", help="the model's global name; default model")
+    p.add_argument("--data-var", default="data", help="the data's global name; default data")
+    p.add_argument(
+        "--activation",
+        choices=tuple(ACTIVATIONS),
+        default=None,
+        help="the activation between layers when the module tree does not name it (functional "
+        "calls); default relu",
+    )
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty directory")
+    p.add_argument("--out", required=True, help="model directory to write (with its graph)")
+
+
+@command(
+    "import-pyg",
+    "import a trained PyG model and its data (from a script) as a namjax model directory",
+    _import_args,
+)
+def _import_pyg(args: argparse.Namespace) -> int:
+    import runpy
+
+    from namjax.graphfile import save_graph_file
+    from namjax.io import META_FILE, PARAMS_FILE, save_model
+    from namjax.pyg import from_pyg
+
+    out = _check_out_dir(args, ours={META_FILE, PARAMS_FILE, GRAPH_FILE})
+    script = Path(args.script)
+    if not script.is_file():
+        raise OptionError(f"--script {script} is not a file")
+    # the user's own file, run as a module that is not __main__ (its training entry point, if
+    # guarded by `if __name__ == "__main__"`, does not run)
+    scope = runpy.run_path(str(script), run_name="__namjax_import__")
+    missing = [v for v in (args.model_var, args.data_var) if v not in scope]
+    if missing:
+        raise OptionError(
+            f"{script} defines no global {missing[0]!r} (see --model-var, --data-var)"
+        )
+    model, graph = from_pyg(
+        scope[args.model_var], scope[args.data_var], activation=args.activation, name=script.stem
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    save_graph_file(graph, out / GRAPH_FILE)
+    save_model(model, graph, out, dataset=GRAPH_FILE)
+    summary = {"out": str(out), "config": model.config.to_dict(), "graph": graph.describe()}
+    emit(
+        args,
+        summary,
+        f"imported a {model.config.arch} model (depth {model.config.depth}) and its graph "
+        f"({graph.num_nodes} nodes) from {script}; wrote {out}",
+    )
+    return 0
+
+
+GRAPH_FILE = "graph.npz"
+"""The graph file `namjax import-pyg` keeps in the model directory (the model's dataset)."""
 
 
 # ---------------------------------------------------------------------------- perturb

@@ -226,6 +226,36 @@ class Graph:
         kwargs.setdefault("node_names", [str(v) for v in nodes])
         return cls.from_edge_index(np.stack([src, dst]), len(nodes), w, features=features, **kwargs)
 
+    @classmethod
+    def from_pyg(cls, data, *, name: str = "pyg", directed: Directed = "symmetrize") -> Graph:
+        """Build a graph from a PyG ``torch_geometric.data.Data``: ``x``, ``edge_index``
+        (``source_to_target`` flow: row 0 is the source), ``edge_weight``, ``y`` and
+        ``train_mask`` / ``val_mask`` / ``test_mask``, each optional but ``edge_index``;
+        through :meth:`from_edge_index`, so the same rules and warnings apply."""
+
+        def get(key):
+            value = getattr(data, key, None)
+            return None if value is None else value.detach().cpu().numpy()
+
+        edge_index = get("edge_index")
+        if edge_index is None:
+            raise GraphError("the PyG data has no edge_index")
+        y = get("y")
+        if y is not None and y.ndim != 1:
+            raise GraphError(f"data.y must hold one label per node, got shape {y.shape}")
+        x = get("x")
+        masks = {k: get(k) for k in ("train_mask", "val_mask", "test_mask")}
+        return cls.from_edge_index(
+            edge_index,
+            int(data.num_nodes),
+            get("edge_weight"),
+            features=None if x is None else x.astype(np.float32),
+            labels=y,
+            name=name,
+            directed=directed,
+            **{k: v for k, v in masks.items() if v is not None},
+        )
+
     # ------------------------------------------------------------------ properties
     @property
     def num_nodes(self) -> int:

@@ -34,10 +34,13 @@ META_FILE = "model.json"
 PARAMS_FILE = "params.msgpack"
 
 
-def save_model(model: GNN, graph: Graph, path: str | Path) -> Path:
+def save_model(model: GNN, graph: Graph, path: str | Path, *, dataset: str | None = None) -> Path:
     """Write ``model`` (trained on ``graph``) to directory ``path``, created if needed.
 
-    Returns the directory. Existing model files there are replaced (each file atomically).
+    ``dataset`` is what ``model.json`` records as the dataset (what the command line loads by
+    default): ``graph.name`` unless given, e.g. a graph file's path, relative to ``path``
+    when it lies inside it. Returns the directory. Existing model files there are replaced
+    (each file atomically).
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
@@ -48,7 +51,7 @@ def save_model(model: GNN, graph: Graph, path: str | Path) -> Path:
         "format": FORMAT,
         "version": VERSION,
         "config": model.config.to_dict(),
-        "dataset": graph.name,
+        "dataset": graph.name if dataset is None else dataset,
         "fingerprint": graph.fingerprint,
     }
     write_bytes(path / PARAMS_FILE, serialization.msgpack_serialize(weights))

@@ -227,6 +227,7 @@ class GCNConv(Layer):
 class SGCSpec(LayerSpec):
     hops: int = 2
     bias: bool = True
+    add_self_loops: bool = True
     kind: ClassVar[str] = "sgc"
 
     @property
@@ -248,7 +249,10 @@ class SGConv(Layer):
         self.bias = _zeros(spec.out_features, spec.bias)
 
     def steps(self, activation, last):
-        op, act = gcn_operator(), None if last else activation
+        op, act = (
+            gcn_operator(add_self_loops=self.spec.add_self_loops),
+            None if last else activation,
+        )
         k = self.spec.hops
         bias = None if self.bias is None else _param(self.bias)
         return tuple(

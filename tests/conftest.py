@@ -24,6 +24,18 @@ def planetoid_dir() -> Path | None:
     return None
 
 
+def require(module: str):
+    """``module`` imported, for a test that needs an optional oracle (torch, torch_geometric,
+    captum, torchmetrics, scikit-learn): skips, saying why, where it is not installed; in CI
+    (``CI`` set), which installs them all, it fails instead."""
+    try:
+        return __import__(module, fromlist=["_"])
+    except ImportError as e:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run this test, but {module} does not import: {e}")
+        pytest.skip(f"{module} is not installed ({e}); CI installs it", allow_module_level=True)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     d = planetoid_dir()

@@ -9,10 +9,11 @@ from unittest import mock
 
 import numpy as np
 import pytest
+from conftest import require
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("torch_geometric")
-pytest.importorskip("captum")
+torch = require("torch")
+require("torch_geometric")
+require("captum")
 
 from captum.attr import DeepLift, NoiseTunnel, Saliency  # noqa: E402
 from captum_reference import (  # noqa: E402

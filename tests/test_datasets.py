@@ -15,6 +15,7 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import pytest
+from conftest import require
 
 from namjax.datasets import (
     DatasetError,
@@ -143,7 +144,7 @@ def test_matches_reference_loop(name, data_dir):
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "pyg_name"), [("cora", "Cora"), ("citeseer", "CiteSeer")])
 def test_matches_torch_geometric(name, pyg_name, data_dir, tmp_path):
-    pytest.importorskip("torch_geometric", reason="torch_geometric not installed: no PyG oracle")
+    require("torch_geometric")
     from torch_geometric.datasets import Planetoid
 
     linked_dir(tmp_path / pyg_name / "raw", data_dir, name)

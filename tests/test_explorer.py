@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require
 from niv_case import CLASS_NAMES, NODE_NAMES, evil_attribution, evil_graph
 
 from namjax.errors import ViewError
@@ -228,7 +229,7 @@ def test_max_nodes_counts_the_nodes_the_page_holds(karate, karate_model):
 
 
 def test_widget_carries_the_same_data(karate, karate_att):
-    pytest.importorskip("anywidget")
+    require("anywidget")
     widget = explorer_widget(karate_att, karate, node=33, top_k=5)
     assert json.loads(widget.data) == embedded(explore(karate_att, karate, top_k=5))
     assert widget._esm == asset("explorer.js") and widget.node == 33

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from browser_helpers import OfflineTab, browser_page, chromium_or_skip
+from conftest import require
 from niv_case import EVIL_CLASS, EVIL_NODE, NODE_NAMES, evil_attribution, evil_graph
 from scipy.sparse.csgraph import shortest_path
 from test_explorer import top_k_oracle
@@ -207,7 +208,7 @@ def test_hostile_names_render_as_text(tab, tmp_path):
 
 
 def test_widget_module_renders_and_follows_the_model(tab, karate, karate_att):
-    pytest.importorskip("anywidget")
+    require("anywidget")
     widget = explorer_widget(karate_att, karate, node=33)
     tab.page.goto("about:blank")
     tab.page.set_content('<div id="host"></div>')

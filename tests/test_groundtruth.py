@@ -7,6 +7,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
+from conftest import require
 from networkx.algorithms.isomorphism import categorical_node_match
 
 from namjax.errors import GraphError, OptionError
@@ -227,7 +228,7 @@ def test_parameters_and_errors():
     ],
 )
 def test_pyg_explainer_dataset_round_trips(motif, kwargs, shape):
-    pytest.importorskip("torch_geometric")
+    require("torch_geometric")
     import torch
     from torch_geometric.datasets import ExplainerDataset
     from torch_geometric.datasets.graph_generator import BAGraph
@@ -260,7 +261,7 @@ def test_pyg_explainer_dataset_round_trips(motif, kwargs, shape):
 
 
 def test_pyg_conversion_keeps_x_and_refuses_a_wrong_mask():
-    pytest.importorskip("torch_geometric")
+    require("torch_geometric")
     import torch
     from torch_geometric.datasets import ExplainerDataset
     from torch_geometric.datasets.graph_generator import BAGraph

@@ -11,6 +11,7 @@ import networkx as nx
 import numpy as np
 import pytest
 import scipy.stats
+from conftest import require
 
 from namjax import Attribution
 from namjax.errors import AttributionError, GraphError, OptionError
@@ -47,7 +48,7 @@ def _groups(rng, num_groups=40, ties=True):
 
 def _sk_auc(scores, labels):
     """scikit-learn's AUROC (the oracle), nan where only one label occurs."""
-    roc_auc_score = pytest.importorskip("sklearn.metrics").roc_auc_score
+    roc_auc_score = require("sklearn.metrics").roc_auc_score
     if labels.all() or not labels.any():
         return np.nan
     return roc_auc_score(labels, np.asarray(scores, np.float64))
@@ -67,8 +68,8 @@ def test_grouped_roc_auc_is_sklearn_per_group(ties):
 
 
 def test_roc_auc_matches_pyg_groundtruth_metrics():
-    pytest.importorskip("torchmetrics")
-    pytest.importorskip("torch_geometric")
+    require("torchmetrics")
+    require("torch_geometric")
     import torch
     from torch_geometric.explain.metric import groundtruth_metrics
 
@@ -244,7 +245,7 @@ def pyg_setup():
     """A tiny 2-layer PyG GCN (random weights, float64) on a small BA-Shapes and a dense
     re-implementation of its masked forward pass: messages scaled by the edge mask after the
     GCN normalisation, self-loops unmasked, node features scaled by the node mask."""
-    pytest.importorskip("torch_geometric")
+    require("torch_geometric")
     import torch
     from torch_geometric.nn import GCNConv
 
@@ -331,7 +332,7 @@ def test_fidelity_checks_its_arguments():
 
 
 def test_characterization_and_fidelity_curve_auc_match_pyg():
-    pytest.importorskip("torch_geometric")
+    require("torch_geometric")
     import torch
     from torch_geometric.explain.metric import characterization_score as pyg_charact
     from torch_geometric.explain.metric import fidelity_curve_auc as pyg_auc
