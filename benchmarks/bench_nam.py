@@ -36,7 +36,6 @@ import statistics
 import subprocess
 import sys
 import time
-import warnings
 from datetime import date
 
 import jax
@@ -44,6 +43,17 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 from flax import nnx
+from pyg_baselines import (
+    PROTOCOLS,
+    SubgraphExplainer,
+    captum_runner,
+    pyg_data,
+    pyg_train,
+    subgraph_dense,
+    subgraph_runner,
+    torch_available,
+    torch_gcn,
+)
 
 from namjax.attribution import Attribution
 from namjax.datasets import load_dataset
@@ -153,179 +163,6 @@ def autodiff_runner(model: GNN, graph: Graph, per_batch: int = 2):
     return run
 
 
-# ---------------------------------------------------------------------------- PyG
-def torch_available() -> bool:
-    try:
-        import captum.attr  # noqa: F401
-        import torch  # noqa: F401
-        import torch_geometric  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def torch_gcn(model: GNN):
-    """A PyG GCN (GCNConv layers computing ``Â`` themselves, ReLU) carrying ``model``'s
-    weights."""
-    import torch
-    from torch_geometric.nn import GCNConv
-
-    class TorchGCN(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.convs = torch.nn.ModuleList()
-            for step in model.steps():
-                w, b = np.asarray(step.terms[0].weight), step.bias
-                conv = GCNConv(w.shape[0], w.shape[1], bias=b is not None)
-                conv.lin.weight.data = torch.tensor(w.T.copy())
-                if b is not None:
-                    conv.bias.data = torch.tensor(np.asarray(b))
-                self.convs.append(conv)
-
-        def forward(self, x, edge_index):
-            for i, conv in enumerate(self.convs):
-                x = conv(x, edge_index)
-                if i < len(self.convs) - 1:
-                    x = x.relu()
-            return x
-
-    return TorchGCN().eval()
-
-
-def torch_inputs(graph: Graph):
-    import torch
-
-    a = graph.adjacency.tocoo()
-    edge_index = torch.tensor(np.stack([a.row, a.col]), dtype=torch.long)
-    x = graph.features
-    x = torch.tensor(x.toarray() if sp.issparse(x) else np.asarray(x), dtype=torch.float32)
-    return x, edge_index
-
-
-def captum_runner(model: GNN, graph: Graph):
-    """``run(targets) -> (S, C, N)``: PyG ``Explainer`` + Captum InputXGradient, one call per
-    (target, class); a node's contribution is its feature mask summed over features."""
-    import torch
-    from torch_geometric.explain import CaptumExplainer, Explainer
-
-    warnings.filterwarnings("ignore", "Input Tensor 0 did not already require gradients")
-    x, edge_index = torch_inputs(graph)
-    explainer = Explainer(
-        model=torch_gcn(model),
-        algorithm=CaptumExplainer("InputXGradient"),
-        explanation_type="phenomenon",
-        node_mask_type="attributes",
-        edge_mask_type=None,
-        model_config={
-            "mode": "multiclass_classification",
-            "task_level": "node",
-            "return_type": "raw",
-        },
-    )
-    num_c = model.config.num_classes
-    class_targets = [torch.full((graph.num_nodes,), c, dtype=torch.long) for c in range(num_c)]
-
-    def run(targets):
-        out = np.zeros((len(targets), num_c, graph.num_nodes))
-        for i, a in enumerate(targets):
-            for c in range(num_c):
-                expl = explainer(x, edge_index, target=class_targets[c], index=int(a))
-                out[i, c] = expl.node_mask.detach().sum(-1).numpy()
-        return out
-
-    return run
-
-
-class SubgraphExplainer:
-    """Exact gradient x input from K-hop subgraphs with the full graph's ``gcn_norm`` weights.
-
-    ``X`` enters the GCN only through ``P = X W1`` (GCNConv's ``lin`` has no bias), so
-    ``Σ_i X[v,i] ∂Z/∂X[v,i] = Σ_j P[v,j] ∂Z/∂P[v,j]``: autograd runs on ``P`` rows (h1 wide)
-    instead of the F feature columns. A chunk of targets becomes one disjoint union of their
-    subgraphs, and one batched backward pass (``is_grads_batched``, one grad output per class)
-    gives every class's gradient.
-    """
-
-    def __init__(self, model: GNN, graph: Graph):
-        import torch
-        from torch_geometric.nn.conv.gcn_conv import gcn_norm
-
-        self.x, edge_index = torch_inputs(graph)
-        self.edge_index, self.edge_weight = gcn_norm(
-            edge_index, None, graph.num_nodes, add_self_loops=True
-        )
-        self.convs = torch_gcn(model).convs
-        self.k, self.n = model.config.depth, graph.num_nodes
-        self.num_c = model.config.num_classes
-        self.eye = torch.eye(self.num_c)
-
-    def projection(self):
-        """``P = X W1`` ``(N, h1)``, once per run."""
-        import torch
-
-        with torch.no_grad():
-            return self.convs[0].lin(self.x)
-
-    def _logits(self, p, edge_index, edge_weight):
-        h = p
-        for i, conv in enumerate(self.convs):
-            h = conv.propagate(edge_index, x=h if i == 0 else conv.lin(h), edge_weight=edge_weight)
-            h = h if conv.bias is None else h + conv.bias
-            if i < len(self.convs) - 1:
-                h = h.relu()
-        return h
-
-    def __call__(self, targets, p) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per target ``(sources (n,), contributions (C, n))``; ``p`` from :meth:`projection`."""
-        import torch
-        from torch_geometric.utils import k_hop_subgraph
-
-        subsets, edges, weights, roots, offset = [], [], [], [], 0
-        for a in targets:
-            subset, sub_edges, root, mask = k_hop_subgraph(
-                int(a), self.k, self.edge_index, relabel_nodes=True, num_nodes=self.n
-            )
-            subsets.append(subset)
-            edges.append(sub_edges + offset)
-            weights.append(self.edge_weight[mask])
-            roots.append(root + offset)
-            offset += len(subset)
-        p_sub = p[torch.cat(subsets)].requires_grad_()
-        out = self._logits(p_sub, torch.cat(edges, 1), torch.cat(weights))[torch.cat(roots)]
-        grad_out = self.eye[:, None, :].expand(self.num_c, len(targets), self.num_c)
-        (grads,) = torch.autograd.grad(out, p_sub, grad_out, is_grads_batched=True)  # (C, n, h1)
-        contrib = (grads * p_sub.detach()).sum(-1).numpy()
-        bounds = np.cumsum([0] + [len(s) for s in subsets])
-        return [
-            (subsets[i].numpy(), contrib[:, bounds[i] : bounds[i + 1]]) for i in range(len(targets))
-        ]
-
-
-def subgraph_runner(model: GNN, graph: Graph, chunk: int):
-    """``run(targets) -> {target: (sources, (C, n) contributions)}`` with
-    :class:`SubgraphExplainer` over chunks of ``chunk`` targets."""
-    explain = SubgraphExplainer(model, graph)
-
-    def run(targets):
-        p = explain.projection()
-        out = {}
-        for i in range(0, len(targets), chunk):
-            part = targets[i : i + chunk]
-            out.update(zip(part.tolist(), explain(part, p), strict=True))
-        return out
-
-    return run
-
-
-def subgraph_dense(out: dict, sample: np.ndarray, num_c: int, n: int) -> np.ndarray:
-    """``(S, C, N)`` contributions of the sample from a :func:`subgraph_runner` result."""
-    dense = np.zeros((len(sample), num_c, n))
-    for i, a in enumerate(sample.tolist()):
-        sources, contrib = out[a]
-        dense[i][:, sources] = contrib
-    return dense
-
-
 # ---------------------------------------------------------------------------- scaling (child)
 def make_graph(spec: str) -> Graph:
     if spec.startswith("synthetic:"):
@@ -404,13 +241,53 @@ def bench_dataset(name: str, args) -> dict:
         import torch
 
         torch.set_num_threads(args.torch_threads)
-        record("captum", captum_runner(model, graph), sample[: args.slow_sample])
-        num_c = model.config.num_classes
+        num_c, data, torch_model = model.config.num_classes, pyg_data(graph), torch_gcn(model)
+        record("captum", captum_runner(torch_model, data, num_c), sample[: args.slow_sample])
         to_dense = functools.partial(subgraph_dense, sample=sample, num_c=num_c, n=graph.num_nodes)
-        record("pyg_per_target", subgraph_runner(model, graph, 1), sample, to_dense)
+        explain = SubgraphExplainer(torch_model, data, "gcn", model.config.depth, num_c)
+        record("pyg_per_target", subgraph_runner(explain, 1), sample, to_dense)
         everyone = sample if args.quick else np.arange(graph.num_nodes)
-        record("pyg_batched", subgraph_runner(model, graph, args.chunk), everyone, to_dense)
+        record("pyg_batched", subgraph_runner(explain, args.chunk), everyone, to_dense)
     return row
+
+
+def bench_architectures(args) -> list[dict]:
+    """Per architecture on Cora: a PyG-trained model imported with ``namjax.from_pyg``, all
+    targets x all classes, against Captum one call per (target, class) and the hand-written
+    subgraph approach on the same weights."""
+    import torch
+
+    from namjax.pyg import from_pyg
+
+    torch.set_num_threads(args.torch_threads)
+    graph = load_dataset("cora", DATA_DIR)
+    data, num_c = pyg_data(graph), graph.num_classes
+    rng = np.random.default_rng(1)
+    sample = np.sort(rng.choice(graph.num_nodes, args.sample, replace=False))
+    rows = []
+    for arch in ("gcn", "sgc", "sage", "gin"):
+        test_acc, _, _, torch_model = pyg_train(arch, data, num_c, 0, PROTOCOLS[arch])
+        model, g = from_pyg(torch_model, data, name="cora")
+        timing, attr = bench_namjax(model, g, args.repeats)
+        ref = dense_rows(attr, sample)
+        row = {"arch": arch, "pyg_test_acc": test_acc, "namjax": timing}
+        captum = captum_runner(torch_model, data, num_c)
+        slow = sample[: args.slow_sample]
+        seconds, out = best_of(args.rounds, captum, slow)
+        row["captum"] = {
+            "s": seconds * graph.num_nodes / len(slow),
+            "err": rel_err(out, ref[: len(slow)]),
+        }
+        explain = SubgraphExplainer(torch_model, data, arch, model.config.depth, num_c)
+        seconds, out = best_of(args.rounds, subgraph_runner(explain, args.chunk), sample)
+        dense = subgraph_dense(out, sample, num_c, graph.num_nodes)
+        row["pyg_batched"] = {
+            "s": seconds * graph.num_nodes / len(sample),
+            "err": rel_err(dense, ref),
+        }
+        print(f"[cora {arch}] {row}", file=sys.stderr)
+        rows.append(row)
+    return rows
 
 
 METHODS = {
@@ -420,6 +297,28 @@ METHODS = {
     "pyg_per_target": "PyG k_hop_subgraph + autograd on X W1, 1 target per call",
     "pyg_batched": "PyG k_hop_subgraph + autograd on X W1, union of {chunk} targets",
 }
+
+
+def report_architectures(rows: list[dict], args) -> None:
+    print(
+        "\nArchitectures on Cora: a PyG-trained model (Kipf's protocol; SGC's for sgc) imported "
+        "with namjax.from_pyg, all 2708 targets x 7 classes; namjax = fastest warm call; Captum "
+        f"(Explainer + CaptumExplainer InputXGradient, 1 call per (target, class), extrapolated "
+        f"from {args.slow_sample} targets) and the hand-written PyG approach (K-hop subgraphs, "
+        f"union of {args.chunk} targets, autograd; extrapolated from {args.sample} targets) on "
+        "the same weights; err: max relative error vs namjax on those targets:"
+    )
+    print(
+        f"{'arch':<6}{'PyG acc':>8}{'namjax ms':>10}{'first s':>8}{'Captum s':>10}{'ratio':>9}"
+        f"{'err':>9}{'hand s':>8}{'ratio':>7}{'err':>9}"
+    )
+    for r in rows:
+        n, c, h = r["namjax"]["warm_min_s"], r["captum"], r["pyg_batched"]
+        print(
+            f"{r['arch']:<6}{r['pyg_test_acc']:>8.3f}{n * 1e3:>10.1f}{r['namjax']['first_s']:>8.2f}"
+            f"{c['s']:>10.1f}{c['s'] / n:>8.0f}x{c['err']:>9.1e}{h['s']:>8.2f}{h['s'] / n:>6.0f}x"
+            f"{h['err']:>9.1e}"
+        )
 
 
 def report(rows: list[dict], scaling: list[dict], args) -> None:
@@ -503,7 +402,10 @@ def main(argv=None) -> int:
     synthetic = [5_000, 10_000] if args.quick else [5_000, 10_000, 20_000, 40_000]
     scaling = run_scaling(datasets + [f"synthetic:{n}" for n in synthetic], repeats=3)
     rows = [bench_dataset(name, args) for name in datasets]
+    archs = bench_architectures(args) if torch_available() else []
     report(rows, scaling, args)
+    if archs:
+        report_architectures(archs, args)
     return 0
 
 

@@ -34,6 +34,7 @@ from namjax.model import (
     predict,
 )
 from namjax.perturb import Perturbation, deletion_curves
+from namjax.pyg import from_pyg
 from namjax.subgraph import KHop, khop
 from namjax.training import TrainResult, accuracy, train
 from namjax.views.curves import deletion_figure, write_deletion
@@ -73,6 +74,7 @@ __all__ = [
     "deletion_figure",
     "device_graph",
     "forward",
+    "from_pyg",
     "khop",
     "load_dataset",
     "load_model",

@@ -51,6 +51,27 @@ def graph_from_pyg(data, *, name: str = "pyg", directed: str = "symmetrize") -> 
     return Graph.from_pyg(data, name=name, directed=directed)
 
 
+def to_pyg_data(graph: Graph):
+    """The graph as a PyG ``Data``: dense float32 ``x`` ``(N, F)``, ``edge_index`` ``(2, 2E)``
+    (both directions of every edge), ``edge_weight`` ``(2E,)``, ``y`` (unknown labels as -1)
+    and the split masks."""
+    torch = _torch()
+    from torch_geometric.data import Data
+
+    a = graph.adjacency.tocoo()
+    x = graph.features
+    x = x.toarray() if hasattr(x, "toarray") else np.asarray(x)
+    return Data(
+        x=torch.tensor(x, dtype=torch.float32),
+        edge_index=torch.tensor(np.stack([a.col, a.row]), dtype=torch.long),
+        edge_weight=torch.tensor(a.data, dtype=torch.float32),
+        y=torch.tensor(graph.labels, dtype=torch.long),
+        train_mask=torch.tensor(graph.train_mask),
+        val_mask=torch.tensor(graph.val_mask),
+        test_mask=torch.tensor(graph.test_mask),
+    )
+
+
 # ---------------------------------------------------------------------------- models
 _ACTS = {"ReLU": "relu", "Tanh": "tanh", "Identity": "identity"}
 
@@ -185,32 +206,39 @@ READERS = {"GCNConv": _read_gcn, "SGConv": _read_sgc, "SAGEConv": _read_sage, "G
 
 def _convs(model) -> tuple[list[tuple[str, object]], str | None, float]:
     """The convolutions of ``model`` in order (with their paths), the activation between them
-    when the module tree names it, and the dropout rate."""
+    when the module tree names it (PyG's basic models), and the dropout rate."""
     torch = _torch()
+    from torch_geometric.nn.models.basic_gnn import BasicGNN
+
     kind = type(model).__name__
     if kind in READERS:
         return [("model", model)], None, 0.0
-    convs = getattr(model, "convs", None)
-    if isinstance(convs, torch.nn.ModuleList):  # torch_geometric.nn.models.BasicGNN
+    if isinstance(model, BasicGNN):
         if getattr(model, "jk_mode", None) is not None:
             raise ModelError(f"model uses jk={model.jk_mode!r}: namjax reads jk=None only")
-        for i, norm in enumerate(getattr(model, "norms", None) or []):
+        for i, norm in enumerate(model.norms):
             if type(norm).__name__ != "Identity":
                 raise ModelError(f"model.norms.{i} is a {type(norm).__name__}: namjax reads none")
-        act = _activation(getattr(model, "act", None), "model.act")
-        dropout = getattr(getattr(model, "dropout", None), "p", 0.0)
-        return [(f"model.convs.{i}", c) for i, c in enumerate(convs)], act, float(dropout)
-    children = list(model.named_children())
-    parametrised = [(n, m) for n, m in children if any(True for _ in m.parameters())]
-    for name, module in parametrised:
+        act = _activation(model.act, "model.act")
+        return [(f"model.convs.{i}", c) for i, c in enumerate(model.convs)], act, model.dropout.p
+    convs = getattr(model, "convs", None)
+    if isinstance(convs, torch.nn.ModuleList):  # a user's module keeping its layers in a list
+        found = [(f"model.convs.{i}", c) for i, c in enumerate(convs)]
+    else:
+        found = [
+            (f"model.{n}", m)
+            for n, m in model.named_children()
+            if next(m.parameters(), None) is not None
+        ]
+    for where, module in found:
         if type(module).__name__ not in READERS:
             raise ModelError(
-                f"model.{name} is a {type(module).__name__}: namjax explains GCNConv, SGConv, "
+                f"{where} is a {type(module).__name__}: namjax explains GCNConv, SGConv, "
                 "SAGEConv and GINConv stacks (linear aggregation) only"
             )
-    if not parametrised:
+    if not found:
         raise ModelError(f"found no convolution in the {kind} module")
-    return [(f"model.{n}", m) for n, m in parametrised], None, 0.0
+    return found, None, 0.0
 
 
 def from_pyg(pyg_model, data, *, activation: str | None = None, name: str = "pyg"):

@@ -309,3 +309,29 @@ def test_cli_import_pyg_from_a_script(tmp_path, capsys):
     bad.write_text("model = 1\n")
     assert main(["import-pyg", "--script", str(bad), "--out", str(tmp_path / "y")]) == 2
     assert "defines no global 'data'" in capsys.readouterr().err
+
+
+def test_a_users_module_with_a_list_of_convs(karate):
+    """A module keeping its convolutions in ``self.convs`` with a functional activation between
+    them: read with the activation given (default relu), checked by parity."""
+    from torch_geometric.nn import SAGEConv
+
+    data = data_from_graph(karate)
+
+    class Stack(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.convs = torch.nn.ModuleList([SAGEConv(34, 8), SAGEConv(8, 8), SAGEConv(8, 2)])
+
+        def forward(self, x, edge_index):
+            for i, conv in enumerate(self.convs):
+                x = conv(x, edge_index)
+                x = torch.tanh(x) if i < 2 else x
+            return x
+
+    torch.manual_seed(1)
+    pyg_model = Stack().double().eval()
+    model, graph = from_pyg(pyg_model, data, activation="tanh")
+    assert model.config.depth == 3 and model.config.activation == "tanh"
+    assert rel(logits64(model, graph), pyg_logits(pyg_model, data)) <= 1e-5
+    _refused(pyg_model, data, r"logits differ")  # the default relu is not this model's
