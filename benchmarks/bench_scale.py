@@ -17,7 +17,9 @@ Usage: python benchmarks/bench_scale.py [--sizes 10000 100000 1000000] [--topk 3
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -58,10 +60,13 @@ def one(n: int, mode: str, topk: int, epochs: int, budget: str, out: Path) -> di
     rec["paths"] = float(paths.sum())
     t0 = time.perf_counter()
     if mode == "job":
+        # an older checkout (--baseline) spells the option topk
+        name = "top_k" if "top_k" in inspect.signature(jobs.run).parameters else "topk"
         result = jobs.run(
-            trained.model, graph, out, top_k=topk, memory_budget=jobs.parse_bytes(budget)
+            trained.model, graph, out, **{name: topk}, memory_budget=jobs.parse_bytes(budget)
         )
         rec["explain_s"] = time.perf_counter() - t0
+        rec["phases"] = getattr(result, "phases", {})
         rec["pairs"] = result.pairs
         rec["chunks"] = result.spec.num_chunks
         bounds = result.spec.bounds
@@ -79,13 +84,15 @@ def one(n: int, mode: str, topk: int, epochs: int, budget: str, out: Path) -> di
     return rec
 
 
-def run_child(n: int, mode: str, args) -> dict:
+def run_child(n: int, mode: str, args, code: str | None = None) -> dict:
+    """One measurement in a fresh interpreter; ``code``: run the namjax of that checkout."""
     out = Path(tempfile.mkdtemp(prefix=f"bench-scale-{n}-"))
     cmd = [sys.executable, __file__, "--child", str(n), mode, "--topk", str(args.topk)]
     cmd += ["--epochs", str(epochs_for(n, args)), "--memory-budget", args.memory_budget]
     cmd += ["--out", str(out / "data")]
+    env = os.environ | ({"PYTHONPATH": code} if code else {})
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         if proc.returncode:
             raise SystemExit(f"child {n} {mode} failed:\n{proc.stderr[-3000:]}")
         return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -108,6 +115,12 @@ def main() -> None:
     p.add_argument("--topk", type=int, default=32)
     p.add_argument("--epochs", type=int, default=0, help="0: 200, or 60 from 1M nodes on")
     p.add_argument("--memory-budget", default="1GB", help="per-chunk budget of the job")
+    p.add_argument(
+        "--baseline",
+        metavar="CHECKOUT",
+        help="also time the job (sizes up to 100k) with the namjax of this checkout of an "
+        "earlier commit, e.g. a `git worktree add ../old COMMIT`, and print the ratio",
+    )
     p.add_argument("--child", nargs=2, metavar=("N", "MODE"), help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -123,7 +136,7 @@ def main() -> None:
         print(json.dumps(rec))
         return
 
-    recs = []
+    recs, baselines = [], {}
     for n in args.sizes:
         rec = run_child(n, "job", args)
         recs.append(rec)
@@ -131,6 +144,9 @@ def main() -> None:
             f"N={n}: {json.dumps({k: v for k, v in rec.items() if not k.startswith('chunk_')})}",
             flush=True,
         )
+        if args.baseline and n <= 100_000:
+            baselines[n] = run_child(n, "job", args, code=args.baseline)
+            print(f"N={n} baseline: {baselines[n]['explain_s']:.1f} s", flush=True)
     # the in-memory engine holds every pair of every class: compared only up to 100k nodes
     inmem = run_child(args.sizes[0], "in-memory", args) if args.sizes[0] <= 100_000 else None
 
@@ -156,6 +172,21 @@ def main() -> None:
     if len(recs) > 1:
         across = slope([r["paths"] for r in recs], [r["explain_s"] for r in recs])
         print(f"growth of explain time with total 2-hop paths across sizes: exponent {across:.2f}")
+    print(
+        "\npipeline stages (seconds summed over chunks; they overlap): "
+        + "; ".join(
+            f"N={r['nodes']}: "
+            + ", ".join(f"{k[:-2]} {v:.1f}" for k, v in r.get("phases", {}).items())
+            for r in recs
+        )
+    )
+    for n, old in baselines.items():
+        new = next(r for r in recs if r["nodes"] == n)
+        print(
+            f"N={n}: this code {new['explain_s']:.1f} s vs baseline {args.baseline} "
+            f"{old['explain_s']:.1f} s: {old['explain_s'] / new['explain_s']:.2f}x faster; peak "
+            f"RSS {new['peak_rss_gb']:.2f} vs {old['peak_rss_gb']:.2f} GB"
+        )
     job = recs[0]
     if inmem is None:
         return

@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from namjax.attribution import Attribution
 from namjax.datasets import load_dataset, load_planetoid_graph
+from namjax.edges import EdgeAttribution, edge_contributions
 from namjax.errors import (
     AttributionError,
     DatasetError,
@@ -20,10 +21,13 @@ from namjax.errors import (
     OutputError,
     ViewError,
 )
-from namjax.explainer import nam
+from namjax.explainer import explain, nam
+from namjax.features import feature_contributions
 from namjax.graph import Graph
+from namjax.groundtruth import Benchmark, load_benchmark
 from namjax.io import load_model, model_info, save_model
 from namjax.layers import GCNConv, GINConv, SAGEConv, SGConv
+from namjax.methods import METHODS, Method, make_method
 from namjax.model import (
     GNN,
     DeviceGraph,
@@ -38,6 +42,7 @@ from namjax.pyg import from_pyg
 from namjax.subgraph import KHop, khop
 from namjax.training import TrainResult, accuracy, train
 from namjax.views.curves import deletion_figure, write_deletion
+from namjax.views.explorer import explore
 from namjax.views.niv import niv, niv_bars, niv_paths, write_figure
 from namjax.walks import paths
 
@@ -48,10 +53,13 @@ except PackageNotFoundError:  # a source tree that is not installed
 
 __all__ = [
     "GNN",
+    "METHODS",
     "Attribution",
     "AttributionError",
+    "Benchmark",
     "DatasetError",
     "DeviceGraph",
+    "EdgeAttribution",
     "GCNConv",
     "GINConv",
     "GNNConfig",
@@ -59,6 +67,7 @@ __all__ = [
     "GraphError",
     "JobError",
     "KHop",
+    "Method",
     "ModelError",
     "NamjaxError",
     "OptionError",
@@ -73,12 +82,18 @@ __all__ = [
     "deletion_curves",
     "deletion_figure",
     "device_graph",
+    "edge_contributions",
+    "explain",
+    "explore",
+    "feature_contributions",
     "forward",
     "from_pyg",
     "khop",
+    "load_benchmark",
     "load_dataset",
     "load_model",
     "load_planetoid_graph",
+    "make_method",
     "model_fingerprint",
     "model_info",
     "nam",

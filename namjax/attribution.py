@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 
 from namjax.errors import AttributionError
 from namjax.outputs import check_output_dir, write_table
+from namjax.subgraph import next_pow2
 
 SCHEMA_VERSION = 1
 CONTRIBUTIONS = pa.schema(
@@ -115,6 +116,8 @@ class Attribution:
     model_fingerprint: str = ""
     top_k: int | None = None
     stats: dict = field(default_factory=dict, compare=False)
+    origin: tuple | None = field(default=None, repr=False, compare=False)
+    """``(model, graph)`` the scores were computed from, when computed in this process."""
 
     def __post_init__(self):
         if self.rest is None:
@@ -188,6 +191,13 @@ class Attribution:
         np.add.at(out, hops, contrib)
         return out
 
+    def completeness_gap(self) -> np.ndarray:
+        """``(T, Q)`` float64 ``Σ_φ A(φ→a, c) + rest + bias − logit``: zero (to rounding) for a
+        complete method on a piecewise-linear model (``nam``, ``deeplift``), the quadrature
+        error for integrated gradients; no such identity holds for the other methods."""
+        sums = np.add.reduceat(self.contributions.astype(np.float64), self.offsets[:-1], axis=0)
+        return sums + self.rest + self.bias - self.logits.astype(np.float64)
+
     def dense(self, max_entries: int = 50_000_000) -> np.ndarray:
         """``(T, N, Q)`` contributions with zeros beyond K hops (for small graphs)."""
         t, n, q = len(self.targets), self.num_nodes, self.num_slots
@@ -236,6 +246,47 @@ class Attribution:
                     f"the attribution was computed with another model (fingerprint "
                     f"{self.model_fingerprint}) than the one given (fingerprint {mine})"
                 )
+
+    def features(
+        self,
+        target: int,
+        source: int,
+        cls: int | None = None,
+        top_k: int | None = 10,
+        *,
+        model=None,
+        graph=None,
+    ) -> list[tuple[int, float]]:
+        """The input features of ``source`` with their ``X[φ,i] ∂Z[a,c]/∂X[φ,i]`` for class
+        ``cls`` (default the target's predicted class), largest ``|value|`` first; over all
+        features they sum to NAM's ``C(source→target, c)``. Computed on demand
+        (:func:`namjax.features.feature_contributions`) from the model and graph this
+        attribution was made with (pass them for one loaded from disk)."""
+        return self.features_many([(target, source)], cls, top_k, model=model, graph=graph)[0]
+
+    def features_many(self, pairs, cls=None, top_k: int | None = 10, *, model=None, graph=None):
+        """:meth:`features` of each ``(target, source)`` in ``pairs``."""
+        from namjax.features import feature_contributions
+
+        model, graph = self._origin(model, graph)
+        pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
+        if cls is None:
+            cls = [int(self.predicted[self.row(int(t))]) for t, _ in pairs]
+        return feature_contributions(model, graph, pairs, cls, top_k=top_k)
+
+    def _origin(self, model, graph):
+        """The model and graph to recompute from: the given ones (checked), else the remembered
+        ones."""
+        if model is None or graph is None:
+            if self.origin is None:
+                raise AttributionError(
+                    "this attribution does not remember its model and graph (loaded from "
+                    "disk?): pass model= and graph="
+                )
+            model = self.origin[0] if model is None else model
+            graph = self.origin[1] if graph is None else graph
+        self.check(graph, model)
+        return model, graph
 
     def to_pyg(self, target: int, cls: int | None = None, *, graph=None):
         """PyG's ``torch_geometric.explain.Explanation`` of one target (see
@@ -341,31 +392,28 @@ def topk_mask(offsets: np.ndarray, contributions: np.ndarray, k: int) -> np.ndar
     """``(P, Q)`` bool: the ``k`` largest ``|contributions|`` of each target segment and column.
 
     ``offsets (T+1,)`` delimit the targets' rows of ``contributions (P, Q)``; among equal values
-    at the cut the earlier rows are kept. Segments of at most ``k`` rows are kept whole. For the
-    others one integer sort per column on ``(segment, -|c|)`` packed into 64 bits finds each
-    segment's k-th largest ``|c|``; the rows above it are kept, and the earliest of the rows equal
-    to it fill the remaining places.
+    at the cut the earlier rows are kept. Segments of at most ``k`` rows are kept whole. The
+    others are laid out densely in groups of equal power-of-two width ``w`` (padding below
+    every ``|c|``), and one ``np.partition`` per group finds each segment's and column's k-th
+    largest ``|c|`` in linear time; the rows above it are kept, and the earliest of the rows
+    equal to it fill the remaining places.
     """
     p, q = contributions.shape
     sizes = np.diff(offsets)
     keep = np.ones((p, q), bool)
-    long = np.flatnonzero(sizes > k)  # segments that need ranking
-    if long.size == 0:
-        return keep
-    lengths = sizes[long]
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])  # of each segment within rows
-    block = np.repeat(np.arange(len(long)), lengths)
-    rows = np.repeat(offsets[long] - starts, lengths) + np.arange(lengths.sum())
-    high = block.astype(np.uint64) << np.uint64(32)
-    for j in range(q):
-        a = np.abs(contributions[rows, j].astype(np.float32))
-        # non-negative float32 bit patterns sort like the values; complemented: largest first
-        order = np.argsort(high | (np.uint32(0xFFFFFFFF) - a.view(np.uint32)))
-        kth = a[order[starts + k - 1]][block]  # each row's segment's k-th largest |c|
+    long = np.flatnonzero(sizes > k)
+    widths = next_pow2(sizes[long])
+    for w in np.unique(widths):
+        segs = long[widths == w]
+        valid = np.arange(w) < sizes[segs][:, None]  # (S, w)
+        rows = np.where(valid, offsets[segs][:, None] + np.arange(w), 0)
+        a = np.abs(contributions[rows].astype(np.float32))  # (S, w, Q)
+        a[~valid] = -1.0
+        kth = np.partition(a, w - k, axis=1)[:, w - k][:, None]  # (S, 1, Q)
         above, equal = a > kth, a == kth
-        room = k - np.add.reduceat(above, starts)[block]
-        equal_rank = np.cumsum(equal) - np.repeat(np.cumsum(equal)[starts] - equal[starts], lengths)
-        keep[rows, j] = above | (equal & (equal_rank <= room))
+        room = k - above.sum(axis=1, keepdims=True)
+        kept = above | (equal & (np.cumsum(equal, axis=1) <= room))
+        keep[rows[valid]] = kept[valid]
     return keep
 
 

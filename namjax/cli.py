@@ -37,13 +37,29 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a one-line JSON summary last")
 
 
+def _existing_path(text: str) -> str:
+    if not Path(text).exists():
+        raise argparse.ArgumentTypeError(f"no such file or directory: {text}")
+    return text
+
+
 def _data_args(p: argparse.ArgumentParser, default: str | None = "karate") -> None:
     what = "default: the dataset recorded in --model" if default is None else f"default {default}"
-    p.add_argument(
+    source = p.add_mutually_exclusive_group()
+    source.add_argument(
         "--dataset",
         default=default,
         help="karate, cora, citeseer, pubmed, synthetic:N[:seed], or a graph file (.npz, or a "
         f"Parquet directory; see README, Your own graph files); {what}",
+    )
+    source.add_argument(
+        "--graph",
+        dest="dataset",
+        type=_existing_path,
+        default=argparse.SUPPRESS,
+        metavar="FILE",
+        help="a graph file (.npz, or a Parquet directory; see README, Your own graph files): "
+        "the same as --dataset FILE",
     )
     p.add_argument(
         "--data-dir",
@@ -206,6 +222,84 @@ def _niv(args: argparse.Namespace) -> int:
     out = write_figure(fig, args.out, cdn=args.cdn)
     summary = {"out": str(out), **fig.layout.meta}
     emit(args, summary, f"wrote {summary['view']} view of node {node} to {out}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- explore
+EXPLORE_MAX_TARGETS = 50_000
+"""The most targets (and page nodes) `namjax explore` puts on one page: a browser cannot open
+much more (Cora's 2708 targets x 7 classes, top 30, make about 10 MB)."""
+
+
+def _explore_args(p: argparse.ArgumentParser) -> None:
+    from namjax.checks import CLASS_CHOICES
+    from namjax.methods import METHODS
+
+    _model_args(p)
+    p.add_argument(
+        "--methods",
+        default="nam",
+        help=f"comma-separated attribution methods, each a switch on the page "
+        f"({', '.join(METHODS)}; default options); default nam",
+    )
+    p.add_argument(
+        "--targets",
+        default=None,
+        help="nodes on the page: all, train, val, test or comma-separated node ids; default "
+        f"all, which graphs of more than {EXPLORE_MAX_TARGETS:,} nodes must replace",
+    )
+    p.add_argument(
+        "--classes",
+        choices=CLASS_CHOICES,
+        default="all",
+        help="classes to switch between: all (default), predicted or true",
+    )
+    p.add_argument(
+        "--top-k",
+        type=_positive_int,
+        default=30,
+        help="the most neighbours drawn per node and class (the page's slider); default 30",
+    )
+    p.add_argument("--out", required=True, help="the page to write (.html)")
+
+
+@command("explore", "write one offline HTML page exploring every node's NIV", _explore_args)
+def _explore(args: argparse.Namespace) -> int:
+    from namjax.explainer import explain
+    from namjax.methods import METHODS
+    from namjax.outputs import check_output_file
+    from namjax.views.explorer import explore
+
+    out = Path(args.out)
+    check_output_file(out, (".html", ".htm"))
+    methods = [m.strip() for m in args.methods.split(",")]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or len(set(methods)) < len(methods):
+        what = f"unknown method {unknown[0]!r}" if unknown else "a method given twice"
+        raise OptionError(f"--methods: {what} (choose from {', '.join(METHODS)})")
+    graph, model = _load_model_and_graph(args)
+    if args.targets is None and graph.num_nodes > EXPLORE_MAX_TARGETS:
+        raise OptionError(
+            f"{graph.name} has {graph.num_nodes:,} nodes: a page for all of them would be too "
+            f"large for a browser (at most {EXPLORE_MAX_TARGETS:,}); choose some with --targets "
+            "(test, val, train or node ids)"
+        )
+    targets = _parse_targets(args.targets or "all", graph)
+    if len(targets) > EXPLORE_MAX_TARGETS:
+        raise OptionError(
+            f"--targets gives {len(targets):,} nodes: at most {EXPLORE_MAX_TARGETS:,} fit on "
+            "a page a browser can open; choose fewer"
+        )
+    found = [explain(model, graph, m, targets, args.classes, progress=True) for m in methods]
+    path = explore(found, graph, top_k=args.top_k, out=out, max_nodes=EXPLORE_MAX_TARGETS)
+    size, n = path.stat().st_size, len(targets)
+    summary = {"out": str(path), "size_bytes": size, "methods": methods, "targets": n}
+    emit(
+        args,
+        summary,
+        f"wrote the explorer of {n} node{'s' if n != 1 else ''} of {graph.name} "
+        f"({', '.join(methods)}; {size / 1e6:.1f} MB) to {path}",
+    )
     return 0
 
 
@@ -469,11 +563,53 @@ def _explain_args(p: argparse.ArgumentParser) -> None:
         help="pairs: shared forward mode over (node, source) pairs (default, fastest); "
         "subgraph: per-target reverse mode vmapped over K-hop subgraphs (cross-check)",
     )
+    _method_args(p)
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty directory")
     p.add_argument(
         "--out", required=True, help="directory for contributions.parquet and targets.parquet"
     )
     _job_args(p)
+
+
+# flag -> (method it applies to, option name)
+METHOD_FLAGS = {
+    "steps": ("integrated_gradients", "n_steps"),
+    "rule": ("integrated_gradients", "rule"),
+    "nt_samples": ("smoothgrad", "nt_samples"),
+    "stdevs": ("smoothgrad", "stdevs"),
+    "seed": ("smoothgrad", "seed"),
+    "base": ("smoothgrad", "base"),
+    "deletion": ("occlusion", "mode"),
+}
+
+
+def _method_args(p: argparse.ArgumentParser) -> None:
+    from namjax.engine.sweep import MODES
+    from namjax.methods import IG_RULES, METHODS
+
+    g = p.add_argument_group("attribution method", "the method and its options (README, Methods)")
+    g.add_argument("--method", choices=tuple(METHODS), default="nam", help="default nam")
+    g.add_argument("--steps", type=_positive_int, help="integrated_gradients: steps (50)")
+    g.add_argument("--rule", choices=IG_RULES, help="integrated_gradients: rule (gausslegendre)")
+    g.add_argument("--nt-samples", type=_positive_int, help="smoothgrad: noisy samples (5)")
+    g.add_argument("--stdevs", type=float, help="smoothgrad: noise standard deviation (1.0)")
+    g.add_argument("--seed", type=int, help="smoothgrad: noise seed (0)")
+    g.add_argument("--base", choices=("saliency", "nam"), help="smoothgrad: base method")
+    g.add_argument("--deletion", choices=MODES, help="occlusion: remove (default) or zero")
+
+
+def _method_options(args: argparse.Namespace) -> dict:
+    """The method options given on the command line (one-line errors for a flag of another
+    method)."""
+    options = {}
+    for flag, (method, name) in METHOD_FLAGS.items():
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        if args.method != method:
+            raise OptionError(f"--{flag.replace('_', '-')} applies to --method {method} only")
+        options[name] = value
+    return options
 
 
 def _job_args(p: argparse.ArgumentParser) -> None:
@@ -504,6 +640,8 @@ def _explain_job(args: argparse.Namespace, model, graph, targets) -> int:
         model,
         graph,
         args.out,
+        method=args.method,
+        options=_method_options(args),
         targets=targets,
         classes=args.classes,
         top_k=args.top_k,
@@ -544,13 +682,15 @@ def _parse_targets(text: str, graph):
 
 @command(
     "explain",
-    "NAM contributions of every node within K hops of each target, for all or predicted classes",
+    "node attributions (NAM or another method) of every node within K hops of each target",
     _explain_args,
 )
 def _explain(args: argparse.Namespace) -> int:
     from namjax.attribution import PLAIN_FILES
-    from namjax.explainer import nam
+    from namjax.explainer import explain
+    from namjax.methods import make_method
 
+    method = make_method(args.method, **_method_options(args))  # bad options: before the work
     job_flags = (args.top_k, args.chunk_targets, args.memory_budget, args.coordinator)
     as_job = args.resume or any(flag is not None for flag in job_flags)
     if as_job and args.engine != "pairs":
@@ -567,12 +707,14 @@ def _explain(args: argparse.Namespace) -> int:
     targets = _parse_targets(args.targets, graph)
     if as_job:
         return _explain_job(args, model, graph, targets)
-    result = nam(model, graph, targets, args.classes, engine=args.engine, progress=True)
+    result = explain(model, graph, method, targets, args.classes, engine=args.engine, progress=True)
     out = result.save(args.out, overwrite=args.overwrite)
     stats = result.stats
     summary = {
         "dataset": graph.name,
         "out": str(out),
+        "method": result.method,
+        "options": result.options,
         "targets": len(result.targets),
         "classes": result.num_slots,
         "pairs": len(result.sources),
@@ -582,7 +724,8 @@ def _explain(args: argparse.Namespace) -> int:
     emit(
         args,
         summary,
-        f"explained {len(result.targets)} targets of {graph.name} ({len(result.sources)} "
+        f"{result.method}: explained {len(result.targets)} targets of {graph.name} "
+        f"({len(result.sources)} "
         f"(target, source) pairs x {result.num_slots} classes) in {stats['total_s']:.2f} s; "
         f"wrote {out}/contributions.parquet and targets.parquet",
     )

@@ -1,4 +1,4 @@
-"""The public verb :func:`nam`, and the assembly of engine output into an
+"""The public verbs :func:`explain` (every attribution method) and :func:`nam`, and the assembly of engine output into an
 :class:`~namjax.attribution.Attribution`.
 
 For a target ``a``, class ``c`` and source node ``φ`` the Node Attribution Method gives
@@ -18,11 +18,11 @@ import numpy as np
 
 from namjax.attribution import Attribution
 from namjax.checks import check_choice, check_classes, check_features, check_targets
-from namjax.engine.globalpass import global_pass
-from namjax.engine.pairs import DEFAULT_CHUNK_BUDGET, plan, run_pairs
+from namjax.engine.pairs import DEFAULT_CHUNK_BUDGET, pair_plan, run_pairs
 from namjax.engine.subgraph import run_subgraphs
-from namjax.errors import GraphError
+from namjax.errors import GraphError, OptionError
 from namjax.graph import Graph
+from namjax.methods import Context, Method, make_method
 from namjax.model import GNN, model_fingerprint
 from namjax.subgraph import KHop, khop
 
@@ -49,6 +49,116 @@ def class_slots(
     return np.full((num_t, 1), int(classes), np.int64)
 
 
+def explain(
+    model: GNN,
+    graph: Graph,
+    method: str | Method = "nam",
+    targets=None,
+    classes: str | int = "all",
+    *,
+    engine: str = "pairs",
+    chunk_budget_bytes: int = DEFAULT_CHUNK_BUDGET,
+    dtype=jnp.float32,
+    progress: bool = False,
+    **options,
+) -> Attribution:
+    """Node-level scores of every node within K hops of each target, for the requested classes,
+    by one attribution ``method`` (:data:`namjax.methods.METHODS`: ``"nam"``, ``"saliency"``,
+    ``"integrated_gradients"``, ``"deeplift"``, ``"smoothgrad"``, ``"occlusion"``; its
+    ``options`` as keywords, e.g. ``n_steps=50``), all targets x all classes at once.
+
+    Args:
+        model: a :class:`~namjax.model.GNN` (dropout is ignored: attributions explain the
+            deterministic model).
+        graph: the graph the model runs on (same feature width).
+        method: a method name or a :class:`~namjax.methods.Method`.
+        targets: node ids ``(T,)`` (unique), default all nodes.
+        classes: ``"all"`` (Q = C slots), ``"predicted"``, ``"true"`` or a class id (Q = 1).
+        engine: ``"pairs"`` (forward mode over shared (node, source) pair levels, the default)
+            or ``"subgraph"`` (per-target reverse mode vmapped over padded K-hop subgraphs; NAM
+            only). Both give the same contributions.
+        chunk_budget_bytes: approximate device memory budget per chunk of targets.
+        dtype: compute dtype (float32 by default).
+        progress: show a tqdm bar over chunks on stderr.
+
+    Returns:
+        an :class:`~namjax.attribution.Attribution` recording the method and its options; its
+        ``bias`` is the method's reference term (:mod:`namjax.methods`), its ``stats`` the phase
+        timings in seconds (``extract_s`` host planning, ``forward_s`` global pass (dispatch
+        and the final wait for its logits: it runs on the device while the host plans),
+        ``compile_s``, ``device_s``, ``total_s``), ``compiled`` (new compilations),
+        ``chunks``, ``pairs``, ``edges`` (pair edges over all levels, or subgraph edges),
+        ``padding_overhead`` (padded / real slots), ``terms`` (engine passes summed) and
+        ``plan_cached`` (the pairs plan came from :func:`namjax.engine.pairs.pair_plan`'s
+        cache: same graph, targets and model shape as a recent call); the
+        subgraph engine adds ``buckets`` and ``edge_padding_overhead``.
+    """
+    t_start = time.perf_counter()
+    algorithm = make_method(method, **options)
+    check_choice("engine", engine, ENGINES)
+    if engine == "subgraph" and algorithm.name != "nam":
+        raise OptionError(f"engine='subgraph' computes NAM only, not {algorithm.name}")
+    check_features(model, graph)
+    targets = check_targets(graph, targets)
+    classes = check_classes(classes, model.config.num_classes)
+    labels = graph.labels[targets].astype(np.int64)
+    class_slots(classes, np.zeros((len(targets), 1)), labels, targets)  # fails before the work
+
+    t0 = time.perf_counter()
+    ctx = Context.create(model, graph, dtype)  # runs on the device while the host plans
+    forward_s = time.perf_counter() - t0 - ctx.compile_s
+    t0 = time.perf_counter()
+    cached = False
+    if engine == "pairs" and algorithm.readout != "sweep":
+        planned, cached = pair_plan(
+            graph, targets, ctx.steps, ctx.gp.num_entries, chunk_budget_bytes
+        )
+        kh = planned.kh
+        extract_s = time.perf_counter() - t0
+        weights = ctx.first_weights() if algorithm.readout == "saliency" else None
+        full, stats = run_pairs(
+            ctx.gp,
+            planned,
+            terms=algorithm.terms(ctx),
+            readout=algorithm.readout,
+            first_weights=weights,
+            progress=progress,
+        )
+    else:
+        kh = khop(graph, targets, model.config.depth)
+        extract_s = time.perf_counter() - t0
+        if algorithm.readout == "sweep":
+            stats = {"compile_s": 0.0, "compiled": 0, "pairs": kh.num_pairs, "extract_s": 0.0}
+            t0 = time.perf_counter()
+            full = algorithm.scores(ctx, kh).astype(np.dtype(ctx.dtype))
+            stats["device_s"] = time.perf_counter() - t0
+        else:
+            full, stats = run_subgraphs(graph, kh, ctx.gp, chunk_budget_bytes, progress)
+    stats["plan_cached"] = cached
+    t0 = time.perf_counter()
+    reference = algorithm.reference(ctx)
+    logits, bias = np.asarray(ctx.gp.logits)[targets], np.asarray(reference)[targets]
+    stats["extract_s"] += extract_s
+    stats["forward_s"] = forward_s + time.perf_counter() - t0
+    stats["compile_s"] += ctx.compile_s
+    stats["compiled"] += int(ctx.compile_s > 0)
+    att = assemble(
+        kh,
+        full,
+        logits,
+        bias,
+        labels,
+        classes,
+        graph=graph,
+        model=model,
+        method=algorithm.name,
+        options=algorithm.options() | ({"engine": engine} if algorithm.name == "nam" else {}),
+    )
+    stats["total_s"] = time.perf_counter() - t_start
+    att.stats.update(stats)
+    return att
+
+
 def nam(
     model: GNN,
     graph: Graph,
@@ -60,71 +170,19 @@ def nam(
     dtype=jnp.float32,
     progress: bool = False,
 ) -> Attribution:
-    """NAM contributions of every node within K hops of each target, for the requested classes.
-
-    Args:
-        model: a :class:`~namjax.model.GNN` (dropout is ignored: attributions explain the
-            deterministic model).
-        graph: the graph the model runs on (same feature width).
-        targets: node ids ``(T,)`` (unique), default all nodes.
-        classes: ``"all"`` (Q = C slots), ``"predicted"``, ``"true"`` or a class id (Q = 1).
-        engine: ``"pairs"`` (forward mode over shared (node, source) pair levels, the default)
-            or ``"subgraph"`` (per-target reverse mode vmapped over padded K-hop subgraphs).
-            Both give the same contributions.
-        chunk_budget_bytes: approximate device memory budget per chunk of targets.
-        dtype: compute dtype (float32 by default).
-        progress: show a tqdm bar over chunks on stderr.
-
-    Returns:
-        an :class:`~namjax.attribution.Attribution`; its ``stats`` hold the phase timings in
-        seconds (``extract_s`` host planning, ``forward_s`` global pass (dispatch and the final
-        wait for its logits: it runs on the device while the host plans), ``compile_s``,
-        ``device_s``, ``total_s``), ``compiled`` (new compilations), ``chunks``, ``pairs``,
-        ``edges`` (pair edges over all levels, or subgraph edges) and ``padding_overhead``
-        (padded / real slots); the subgraph engine adds ``buckets`` and
-        ``edge_padding_overhead``.
-    """
-    t_start = time.perf_counter()
-    check_choice("engine", engine, ENGINES)
-    check_features(model, graph)
-    targets = check_targets(graph, targets)
-    classes = check_classes(classes, model.config.num_classes)
-    labels = graph.labels[targets].astype(np.int64)
-    class_slots(classes, np.zeros((len(targets), 1)), labels, targets)  # fails before the work
-
-    t0 = time.perf_counter()
-    gp, compile_s = global_pass(model, graph, dtype)  # runs on the device while the host plans
-    forward_s = time.perf_counter() - t0 - compile_s
-    t0 = time.perf_counter()
-    kh = khop(graph, targets, model.config.depth)
-    if engine == "pairs":
-        ranges, plans = plan(graph, kh, gp.steps, chunk_budget_bytes)
-        extract_s = time.perf_counter() - t0
-        full, stats = run_pairs(gp, kh, ranges, plans, progress=progress)
-    else:
-        extract_s = time.perf_counter() - t0
-        full, stats = run_subgraphs(graph, kh, gp, chunk_budget_bytes, progress)
-    t0 = time.perf_counter()
-    logits, bias = np.asarray(gp.logits)[targets], np.asarray(gp.bias)[targets]
-    stats["extract_s"] += extract_s
-    stats["forward_s"] = forward_s + time.perf_counter() - t0
-    stats["compile_s"] += compile_s
-    stats["compiled"] += int(compile_s > 0)
-    att = assemble(
-        kh,
-        full,
-        logits,
-        bias,
-        labels,
+    """NAM contributions ``C(φ→a, c)`` of every node within K hops of each target:
+    :func:`explain` with ``method="nam"`` (see there for the arguments and the result)."""
+    return explain(
+        model,
+        graph,
+        "nam",
+        targets,
         classes,
-        graph=graph,
-        model=model,
-        method="nam",
-        options={"engine": engine},
+        engine=engine,
+        chunk_budget_bytes=chunk_budget_bytes,
+        dtype=dtype,
+        progress=progress,
     )
-    stats["total_s"] = time.perf_counter() - t_start
-    att.stats.update(stats)
-    return att
 
 
 def assemble(
@@ -163,4 +221,5 @@ def assemble(
         class_choice=str(classes),
         graph_fingerprint=graph.fingerprint,
         model_fingerprint=model_fingerprint(model),
+        origin=(model, graph),
     )

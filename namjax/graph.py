@@ -73,6 +73,13 @@ class Graph:
     name: str = "graph"
     _num_classes: int | None = field(default=None, repr=False)
 
+    def __repr__(self) -> str:  # a one-line summary, no array dumps
+        d = self.describe()
+        return (
+            f"Graph({self.name}: {d['nodes']} nodes, {d['edges']} edges, {d['features']} features, "
+            f"{d['classes']} classes; train {d['train']}, val {d['val']}, test {d['test']})"
+        )
+
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_scipy(

@@ -32,7 +32,8 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import jax
@@ -43,12 +44,12 @@ import scipy.sparse as sp
 
 from namjax.attribution import SUCCESS_FILE, TABLES, Attribution
 from namjax.checks import check_classes, check_features, check_targets, check_top_k
-from namjax.engine.globalpass import global_pass
-from namjax.engine.pairs import contract
+from namjax.engine.pairs import contract, saliency
 from namjax.engine.plan import padded_chunks, plan_chunk
 from namjax.errors import JobError
 from namjax.explainer import assemble, class_slots
 from namjax.graph import Graph
+from namjax.methods import Context, Method, make_method
 from namjax.model import GNN, model_fingerprint
 from namjax.outputs import check_output_dir, write_table
 from namjax.subgraph import khop
@@ -71,6 +72,8 @@ class JobSpec:
     classes: str
     top_k: int | None
     bounds: tuple[int, ...]
+    method: str = "nam"
+    options: dict = field(default_factory=dict)
     format: int = FORMAT_VERSION
 
     @property
@@ -89,7 +92,11 @@ class JobSpec:
 @dataclass(frozen=True)
 class JobResult:
     """What one process did: chunks computed here (with the pairs and wall seconds of each,
-    compilation included), chunks skipped as already done, totals."""
+    compilation included), chunks skipped as already done, totals, and ``phases``: seconds
+    spent in each pipeline stage over all chunks (``plan_s`` K-hop layouts and plans,
+    ``device_s`` engine calls and assembly, ``tables_s`` top-k and table building,
+    ``write_s`` Parquet writing); the stages overlap, so they can add up to more than
+    ``seconds``."""
 
     out: Path
     spec: JobSpec
@@ -101,6 +108,7 @@ class JobResult:
     pairs: int
     rows: int
     seconds: float
+    phases: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
         return {
@@ -116,6 +124,7 @@ class JobResult:
             "process": jax.process_index(),
             "processes": jax.process_count(),
             "devices": jax.local_device_count(),
+            "phases": {k: round(v, 3) for k, v in self.phases.items()},
         }
 
 
@@ -197,11 +206,13 @@ def make_spec(
     top_k: int | None = None,
     chunk_targets: int | None = None,
     memory_budget: int | None = None,
+    method: Method | None = None,
 ) -> JobSpec:
     """Validate a job's parameters and fix its chunk boundaries.
 
     Without ``chunk_targets`` or ``memory_budget`` chunks hold 1024 targets.
     """
+    method = make_method("nam") if method is None else method
     check_features(model, graph)
     targets = check_targets(graph, targets)
     classes = check_classes(classes, model.config.num_classes)
@@ -223,6 +234,8 @@ def make_spec(
         classes=str(classes),
         top_k=top_k,
         bounds=bounds,
+        method=method.name,
+        options=method.options(),
     )
 
 
@@ -277,11 +290,32 @@ def _claim(out: Path, spec: JobSpec, resume: bool, clean: bool) -> None:
     os.replace(tmp, job)
 
 
-def _barrier(name: str) -> None:
+def _barrier(stage: str, error: Exception | None = None) -> None:
+    """Wait for every process to reach ``stage``, each saying whether it failed there; then
+    re-raise this process's ``error``, or stop with one line naming the first process that
+    failed (instead of waiting at the next barrier until the distributed runtime times out)."""
+    failed: list[int] = []
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
 
-        multihost_utils.sync_global_devices(name)
+        flags = multihost_utils.process_allgather(np.int32(error is not None))
+        failed = np.flatnonzero(np.asarray(flags).ravel()).tolist()
+    if error is not None:
+        raise error
+    if failed:
+        raise JobError(
+            f"process {failed[0]} of {jax.process_count()} failed while {stage} (its own "
+            "error says why); stopping"
+        )
+
+
+def _attempt(fn, *args) -> Exception | None:
+    """Run ``fn(*args)``; the error it raised, if any (for :func:`_barrier` to report)."""
+    try:
+        fn(*args)
+    except Exception as e:
+        return e
+    return None
 
 
 def initialize_distributed(coordinator: str, num_processes: int, process_id: int) -> None:
@@ -304,76 +338,130 @@ def initialize_distributed(coordinator: str, num_processes: int, process_id: int
 
 # ---------------------------------------------------------------------- devices
 class ShardedExplainer:
-    """Explains chunks of targets with the pairs engine, the targets split across devices.
+    """Explains chunks of targets by one attribution method with the pairs engine, the targets
+    split across devices.
 
     The model's global pass runs once. Each call cuts its targets into one contiguous piece per
     device (balanced by pair count), plans every piece (:func:`namjax.engine.plan.plan_chunk`),
-    pads them to one shape and runs :func:`namjax.engine.pairs.contract` vmapped over a leading
-    device axis that is sharded over a ``jax.sharding.Mesh`` (``jax.shard_map``: every device
-    computes its own piece, no communication). The compiled shape only grows, so chunks of
-    similar cost reuse one compilation.
+    pads them to one shape and runs the method's engine passes (:func:`namjax.engine.pairs.
+    contract` or :func:`~namjax.engine.pairs.saliency`, one per term of the method) vmapped
+    over a leading device axis that is sharded over a ``jax.sharding.Mesh`` (``jax.shard_map``:
+    every device computes its own piece, no communication). The compiled shape only grows, so
+    chunks of similar cost reuse one compilation. The method's terms are kept on the device
+    when they fit :data:`TERMS_BUDGET`, else recomputed per chunk. Occlusion runs the local
+    sweep on one device.
 
     Args:
-        model, graph: as for :func:`namjax.nam`.
+        model, graph: as for :func:`namjax.explain`.
         classes: ``"all"``, ``"predicted"``, ``"true"`` or a class id.
+        method: a method name or :class:`~namjax.methods.Method`; ``options`` its options.
         devices: the devices to shard over (default: this process's local devices).
     """
 
-    def __init__(self, model: GNN, graph: Graph, classes: str | int = "all", devices=None):
+    def __init__(
+        self,
+        model: GNN,
+        graph: Graph,
+        classes: str | int = "all",
+        method="nam",
+        options: dict | None = None,
+        devices=None,
+    ):
         from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
         devices = list(devices or jax.local_devices())
         self.model, self.graph, self.classes = model, graph, classes
+        self.method = make_method(method, **(options or {}))
+        self.ctx = Context.create(model, graph, jnp.float32)
+        gp = self.ctx.gp
         mesh = Mesh(np.array(devices), ("devices",))
         self.split = NamedSharding(mesh, PartitionSpec("devices"))
-        replicated = NamedSharding(mesh, PartitionSpec())
-        gp, _ = global_pass(model, graph, jnp.float32)
-        self.logits, self.bias = np.asarray(gp.logits), np.asarray(gp.bias)
+        self.replicated = NamedSharding(mesh, PartitionSpec())
+        self.logits = np.asarray(gp.logits)
+        self.reference = np.asarray(self.method.reference(self.ctx))
         self.num_entries = gp.num_entries
-        self.state = jax.device_put((gp.steps, gp.values, gp.p, gp.slopes), replicated)
-        rep = PartitionSpec()
-        # each device runs the engine on its own piece (a leading axis of length 1 here)
-        self.fn = jax.jit(
-            jax.shard_map(
-                jax.vmap(contract, in_axes=(None, None, None, None, 0)),
-                mesh=mesh,
-                in_specs=(rep, rep, rep, rep, self.split.spec),
-                out_specs=self.split.spec,
+        self.state = jax.device_put((gp.steps, gp.values), self.replicated)
+        readout = self.method.readout
+        self.extra = () if readout != "saliency" else (self.ctx.first_weights(),)
+        self.terms = None
+        if readout != "sweep":
+            per_term = sum(x.nbytes for x in jax.tree.leaves((gp.p, gp.slopes)))
+            if self.method.num_terms * per_term <= TERMS_BUDGET:
+                self.terms = jax.device_put(list(self.method.terms(self.ctx)), self.replicated)
+            rep = PartitionSpec()
+            kernel = {"contract": contract, "saliency": saliency}[readout]
+            axes = (None, None, None, None, 0) + (None,) * len(self.extra)
+            # each device runs the engine on its own piece (a leading axis of length 1 here)
+            self.fn = jax.jit(
+                jax.shard_map(
+                    jax.vmap(kernel, in_axes=axes),
+                    mesh=mesh,
+                    in_specs=(rep, rep, rep, rep, self.split.spec) + (rep,) * len(self.extra),
+                    out_specs=self.split.spec,
+                )
             )
-        )
         self.shape: tuple[int, ...] | None = None
 
     @property
     def num_devices(self) -> int:
         return self.split.mesh.size
 
-    def __call__(self, targets: np.ndarray) -> Attribution:
-        """NAM of ``targets (T,)`` (unique node ids) as an :class:`Attribution`."""
+    def prepare(self, targets: np.ndarray) -> tuple:
+        """The host part of a chunk (run ahead of the device by :func:`run`): the K-hop layout
+        of ``targets (T,)`` and, for the engine, one plan per device."""
         kh = khop(self.graph, targets, self.model.config.depth)
+        if self.method.readout == "sweep":
+            return kh, None, None
         cum = np.diff(kh.offsets).cumsum()
         cuts = np.searchsorted(cum, cum[-1] * np.arange(1, self.num_devices) / self.num_devices)
         bounds = np.unique(np.concatenate([[0], cuts + 1, [len(targets)]]).clip(0, len(targets)))
         plans = [plan_chunk(self.graph, kh.rows(a, b)) for a, b in itertools.pairwise(bounds)]
         # devices left without targets rerun the first piece; their output is dropped
         plans += plans[:1] * (self.num_devices - len(plans))
-        padded = padded_chunks(plans, self.num_entries, at_least=self.shape)
-        self.shape = padded[0].shape
-        stacked = jax.tree.map(lambda *xs: np.stack(xs), *padded)
-        out = np.asarray(self.fn(*self.state, jax.device_put(stacked, self.split)))
-        sizes = np.diff(kh.offsets[bounds])
-        full = np.concatenate([out[i, :n] for i, n in enumerate(sizes)])
+        return kh, bounds, plans
+
+    def compute(self, prepared: tuple) -> Attribution:
+        """The device part of a chunk :meth:`prepare` d, and the chunk's attribution."""
+        kh, bounds, plans = prepared
         return assemble(
             kh,
-            full,
-            self.logits[targets],
-            self.bias[targets],
-            self.graph.labels[targets].astype(np.int64),
+            self._scores(kh, bounds, plans),
+            self.logits[kh.targets],
+            self.reference[kh.targets],
+            self.graph.labels[kh.targets].astype(np.int64),
             self.classes,
             graph=self.graph,
             model=self.model,
-            method="nam",
-            options={"engine": "pairs"},
+            method=self.method.name,
+            options=self.method.options()
+            | ({"engine": "pairs"} if self.method.name == "nam" else {}),
         )
+
+    def __call__(self, targets: np.ndarray) -> Attribution:
+        """The method's attribution of ``targets (T,)`` (unique node ids)."""
+        return self.compute(self.prepare(targets))
+
+    def _scores(self, kh, bounds, plans) -> np.ndarray:
+        """``(P, C)`` scores of the method in ``kh``'s pair layout."""
+        if self.method.readout == "sweep":
+            return self.method.scores(self.ctx, kh)
+        padded = padded_chunks(plans, self.num_entries, at_least=self.shape)
+        self.shape = padded[0].shape
+        stacked = jax.device_put(jax.tree.map(lambda *xs: np.stack(xs), *padded), self.split)
+        terms = self.terms if self.terms is not None else self.method.terms(self.ctx)
+        total = None
+        for weight, p0, slopes in terms:
+            part = self.fn(*self.state, p0, slopes, stacked, *self.extra)
+            part = part if weight == 1.0 else weight * part
+            total = part if total is None else total + part
+        out = np.asarray(total)
+        sizes = np.diff(kh.offsets[bounds])
+        return np.concatenate([out[i, :n] for i, n in enumerate(sizes)])
+
+
+TERMS_BUDGET = 512 * 2**20
+"""Bytes of a method's engine inputs (``P`` and unit derivatives of every term) kept on the
+device for a whole job; beyond it they are recomputed for each chunk."""
 
 
 # ---------------------------------------------------------------------- the job
@@ -389,15 +477,20 @@ def run(
     memory_budget: int | None = None,
     resume: bool = False,
     progress: bool = False,
+    method="nam",
+    options: dict | None = None,
     explain: Callable[[np.ndarray], Attribution] | None = None,
 ) -> JobResult:
-    """Explain ``targets`` (default: every node) chunk by chunk into the dataset at ``out``.
+    """Explain ``targets`` (default: every node) chunk by chunk into the dataset at ``out``,
+    by the attribution ``method`` (a name from :data:`namjax.methods.METHODS`, with
+    ``options``; default NAM).
 
-    ``explain(chunk_targets) -> Attribution`` computes one chunk (default: the NAM engine,
-    sharded over this process's devices). Returns what this process did.
+    ``explain(chunk_targets) -> Attribution`` computes one chunk (default: the method on the
+    pairs engine, sharded over this process's devices). Returns what this process did.
     """
     start = time.perf_counter()
     targets = check_targets(graph, targets)
+    algorithm = make_method(method, **(options or {}))
     spec = make_spec(
         model,
         graph,
@@ -406,38 +499,31 @@ def run(
         top_k=top_k,
         chunk_targets=chunk_targets,
         memory_budget=memory_budget,
+        method=algorithm,
     )
     out = Path(out)
-    if jax.process_index() == 0:
-        _claim(out, spec, resume, clean=True)
-    _barrier("namjax-job-claimed")
-    if jax.process_index() != 0:
-        _claim(out, spec, resume=True, clean=False)
+    first = jax.process_index() == 0
+    _barrier(
+        "claiming the output directory",
+        _attempt(_claim, out, spec, resume, True) if first else None,
+    )
+    _barrier("reading the job", None if first else _attempt(_claim, out, spec, True, False))
     done = finished_chunks(out)
     mine = [i for i in range(spec.num_chunks) if i % jax.process_count() == jax.process_index()]
     todo = [i for i in mine if i not in done]
     if explain is None:
-        explain = ShardedExplainer(model, graph, classes=classes)
+        explain = ShardedExplainer(model, graph, classes=classes, method=algorithm)
     bar = _progress(sum(spec.bounds[i + 1] - spec.bounds[i] for i in todo), progress)
-    rows, chunk_pairs, chunk_seconds = 0, [], []
-    for i in todo:
-        t0 = time.perf_counter()
-        attr = explain(targets[spec.bounds[i] : spec.bounds[i + 1]])
-        tables = attr.tables(top_k)
-        for table, data in zip(TABLES, tables, strict=True):
-            write_table(out / table / part_name(i), data)
-        rows += tables[1].num_rows
-        chunk_pairs.append(len(attr.sources))
-        chunk_seconds.append(time.perf_counter() - t0)
-        if bar is not None:
-            bar.update(len(attr.targets))
-            rate = sum(chunk_pairs) / bar.format_dict["elapsed"]
-            bar.set_postfix(pairs_per_s=f"{rate:.3g}", refresh=False)
+    chunks = [targets[spec.bounds[i] : spec.bounds[i + 1]] for i in todo]
+    try:
+        rows, chunk_pairs, chunk_seconds, phases = _pipeline(explain, chunks, todo, out, top_k, bar)
+        error = None
+    except Exception as e:  # every failure is told to the other processes, then re-raised
+        error = e
     if bar is not None:
         bar.close()
-    _barrier("namjax-job-computed")
-    if jax.process_index() == 0:
-        _finish(out, spec)
+    _barrier("computing its chunks", error)
+    _barrier("finishing the job", _attempt(_finish, out, spec) if first else None)
     result = JobResult(
         out=out,
         spec=spec,
@@ -449,9 +535,64 @@ def run(
         pairs=sum(chunk_pairs),
         rows=rows,
         seconds=time.perf_counter() - start,
+        phases=phases,
     )
-    _barrier("namjax-job-finished")
     return result
+
+
+def _pipeline(explain, chunks: list[np.ndarray], ids: list[int], out: Path, top_k, bar):
+    """Compute and write ``chunks`` (the targets of chunks ``ids``) three stages deep: while
+    the device computes chunk i, a thread plans chunk i+1 (when ``explain`` has ``prepare``
+    and ``compute``) and another selects the top-k of chunk i-1 and writes its parts (numpy,
+    scipy and pyarrow release the GIL). At most one chunk waits in each stage. Returns the
+    rows written, each chunk's pairs and seconds, and the seconds of each stage."""
+    staged = hasattr(explain, "prepare") and hasattr(explain, "compute")
+    phases = dict.fromkeys(("plan_s", "device_s", "tables_s", "write_s"), 0.0)
+
+    def timed(key, fn, *args):
+        t0 = time.perf_counter()
+        result = fn(*args)
+        phases[key] += time.perf_counter() - t0
+        return result
+
+    def write(chunk: int, attr: Attribution) -> int:
+        tables = timed("tables_s", attr.tables, top_k)
+        timed("write_s", _write_parts, out, chunk, tables)
+        return tables[1].num_rows
+
+    rows, chunk_pairs, chunk_seconds = 0, [], []
+    with ThreadPoolExecutor(1) as planner, ThreadPoolExecutor(1) as writer:
+        if staged and chunks:
+            ahead = planner.submit(timed, "plan_s", explain.prepare, chunks[0])
+        writing = None
+        for n, (i, chunk) in enumerate(zip(ids, chunks, strict=True)):
+            t0 = time.perf_counter()
+            if staged:
+                prepared = ahead.result()
+                if n + 1 < len(chunks):
+                    ahead = planner.submit(timed, "plan_s", explain.prepare, chunks[n + 1])
+                attr = timed("device_s", explain.compute, prepared)
+            else:
+                attr = timed("device_s", explain, chunk)
+            if writing is not None:
+                rows += writing.result()
+            writing = writer.submit(write, i, attr)
+            chunk_pairs.append(len(attr.sources))
+            chunk_seconds.append(time.perf_counter() - t0)
+            if bar is not None:
+                bar.update(len(attr.targets))
+                rate = sum(chunk_pairs) / bar.format_dict["elapsed"]
+                bar.set_postfix(pairs_per_s=f"{rate:.3g}", refresh=False)
+        if writing is not None:
+            rows += writing.result()
+    return rows, chunk_pairs, chunk_seconds, phases
+
+
+def _write_parts(out: Path, chunk: int, tables) -> None:
+    """Write chunk ``chunk``'s parts: ``targets`` first, so a chunk is done when its
+    ``contributions`` part exists."""
+    for table, data in zip(TABLES, tables, strict=True):
+        write_table(out / table / part_name(chunk), data)
 
 
 def _progress(total: int, enabled: bool):

@@ -24,11 +24,14 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 
+from namjax.attribution import Attribution
 from namjax.checks import check_choice, check_features, check_targets
-from namjax.engine.sweep import MODES, NEVER, pack, unpack
-from namjax.errors import AttributionError, GraphError, OptionError
+from namjax.engine.sweep import MODES, NEVER, first_inputs, pack, unpack
+from namjax.errors import AttributionError
+from namjax.explainer import GraphError, OptionError, explain
 from namjax.graph import Graph
 from namjax.layers import ACTIVATIONS
+from namjax.methods import METHODS
 from namjax.model import GNN, cast_steps, model_fingerprint
 from namjax.subgraph import KHop, khop
 
@@ -36,12 +39,18 @@ RANKINGS: dict[str, str] = {
     "nam": "NAM contribution to the predicted class, largest first",
     "nam_reversed": "NAM contribution to the predicted class, smallest first",
     "nam_abs": "|NAM contribution| to the predicted class, largest first",
+    "saliency": "Σ_i |∂Z[v, c] / ∂X[u, i]| (c predicted; Captum's Saliency), largest first",
+    "integrated_gradients": "integrated gradients of Z[v, c] (c predicted), largest first",
+    "deeplift": "DeepLift (rescale, zero baseline) of Z[v, c] (c predicted), largest first",
+    "smoothgrad": "SmoothGrad of the saliency of Z[v, c] (c predicted), largest first",
+    "occlusion": "drop of Z[v, c] when u alone is deleted, in the sweep's mode (c predicted), "
+    "largest first",
     "structure": "graph-only propagation weight of u in row v of the model's operator product "
     "((Â^K)[v, u] for a GCN), largest first",
-    "saliency": "gradient-norm saliency ||∂Z[v, c] / ∂X[u]||₂ (c predicted), largest first",
-    "occlusion": "drop of Z[v, c] when u alone is deleted (c predicted), largest first",
     "random": "uniformly random order, one curve per seed",
 }
+"""The rankings; those named after an attribution method (:data:`namjax.methods.METHODS`)
+are computed through :func:`namjax.explain`, ``nam_reversed`` and ``nam_abs`` from NAM's."""
 
 DEFAULT_LEVELS = np.linspace(0.0, 1.0, 11)
 
@@ -64,12 +73,9 @@ def _ranks(kh: KHop, score: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _nam_scores(model: GNN, graph: Graph, kh: KHop, attribution) -> np.ndarray:
-    """NAM contribution of each pair to its target's predicted class, in the ``kh`` layout."""
-    if attribution is None:
-        from namjax.explainer import nam
-
-        attribution = nam(model, graph, targets=kh.targets, classes="predicted")
+def _method_scores(attribution, graph: Graph, model: GNN, kh: KHop) -> np.ndarray:
+    """An attribution's score of each pair for its target's predicted class, in the ``kh``
+    layout (refused when made with another model or graph, or for other targets)."""
     attribution.check(graph, model)
     if not np.array_equal(attribution.targets, kh.targets):
         raise AttributionError("the attribution's targets differ from the perturbation targets")
@@ -123,13 +129,6 @@ def _checked(model, graph, targets, levels, mode, rankings, seeds, sparsity):
 
 
 # ---------------------------------------------------------------------------- the experiment
-def first_inputs(model: GNN, graph: Graph) -> np.ndarray:
-    """``(N, D0)`` float32 rows of the first step's inputs ``[X W_1 | ...]``, computed in
-    float64 on the host."""
-    ws = [np.asarray(t.weight, np.float64) for t in model.steps()[0].terms]
-    return np.asarray(graph.features @ np.concatenate(ws, axis=1), np.float32)
-
-
 def deletion_curves(
     model: GNN,
     graph: Graph,
@@ -141,6 +140,7 @@ def deletion_curves(
     seeds: int = 5,
     sparsity: float = 0.8,
     attribution=None,
+    method_options: dict | None = None,
 ) -> Perturbation:
     """Run the deletion experiment for every target, ranking and level at once.
 
@@ -156,9 +156,13 @@ def deletion_curves(
         seeds: number of random orders (seeds ``0..seeds-1``).
         sparsity: fidelity is measured for the explanation ``S`` made of the top
             ``round((1 - sparsity) · n)`` neighbours of each ranking.
-        attribution: a precomputed :class:`~namjax.attribution.Attribution` of ``model`` on
-            ``graph`` for ``targets`` holding their predicted classes; computed with
-            :func:`namjax.nam` when omitted. One made with another model or graph is refused.
+        attribution: precomputed attributions of ``model`` on ``graph`` for ``targets``
+            holding their predicted classes: one :class:`~namjax.attribution.Attribution`
+            (used for the rankings of its method) or a mapping ``{method: Attribution}``; the
+            others are computed with :func:`namjax.explain`. One made with another model or
+            graph is refused.
+        method_options: ``{method: options}`` for the methods computed here (e.g.
+            ``{"integrated_gradients": {"n_steps": 20}}``); occlusion deletes in ``mode``.
     """
     targets, levels, rankings = _checked(
         model, graph, targets, levels, mode, rankings, seeds, sparsity
@@ -167,26 +171,22 @@ def deletion_curves(
     kh = khop(graph, targets, model.config.depth)
     packed = pack(graph, kh, first_inputs(model, graph))
 
+    given = {} if attribution is None else attribution
+    given = {given.method: given} if isinstance(given, Attribution) else dict(given)
     scores: dict[str, np.ndarray] = {}
-    if {"nam", "nam_reversed", "nam_abs"} & set(rankings):
-        contribution = _nam_scores(model, graph, kh, attribution)
-        scores |= {
-            "nam": contribution,
-            "nam_reversed": -contribution,
-            "nam_abs": np.abs(contribution),
-        }
-    if {"saliency", "structure"} & set(rankings):
-        per_bucket = [pk.gradient_scores(steps, mode) for pk in packed]
-        scores["saliency"] = unpack(packed, [s for s, _ in per_bucket], kh.num_pairs)
-        scores["structure"] = unpack(packed, [w for _, w in per_bucket], kh.num_pairs)
-    if "occlusion" in rankings:
-        per_bucket = []
-        for pk in packed:
-            z = pk.occlusion(steps, mode)  # (B, M, C); slot 0: nothing deleted
-            c = np.argmax(z[:, 0], axis=-1)
-            picked = np.take_along_axis(z, c[:, None, None], axis=-1)[..., 0]
-            per_bucket.append(picked[:, :1] - picked)
-        scores["occlusion"] = unpack(packed, per_bucket, kh.num_pairs)
+    needed = {r if r in METHODS else "nam" for r in rankings if r.startswith("nam") or r in METHODS}
+    for name in sorted(needed):
+        att = given.get(name)
+        if att is None:
+            options = {"mode": mode} if name == "occlusion" else {}
+            options |= (method_options or {}).get(name, {})
+            att = explain(model, graph, name, kh.targets, "predicted", **options)
+        scores[name] = _method_scores(att, graph, model, kh)
+    if "nam" in scores:
+        scores |= {"nam_reversed": -scores["nam"], "nam_abs": np.abs(scores["nam"])}
+    if "structure" in rankings:
+        per_bucket = [pk.structure(steps) for pk in packed]
+        scores["structure"] = unpack(packed, per_bucket, kh.num_pairs)
     rows = [(r, -1) for r in rankings if r != "random"]
     rows += [("random", seed) for seed in range(seeds)] if "random" in rankings else []
     ranks = np.stack(
@@ -268,6 +268,14 @@ class Perturbation:
     deletion_intervals: np.ndarray
     graph_fingerprint: str = ""
     model_fingerprint: str = ""
+
+    def __repr__(self) -> str:  # a one-line summary, no array dumps
+        names = ", ".join(dict.fromkeys(r for r, _ in self.rankings))
+        seeds = sum(r == "random" for r, _ in self.rankings)
+        return (
+            f"Perturbation({self.mode} mode: {len(self.targets)} targets, {len(self.levels)} "
+            f"levels, rankings {names} ({seeds} random seeds), sparsity {self.sparsity})"
+        )
 
     @property
     def predicted(self) -> np.ndarray:

@@ -1,6 +1,7 @@
 """A small hand-built graph and attribution for the NIV tests, with hostile names.
 
 Target 0; hop 1: nodes 1, 2, 3; hop 2: nodes 4..7; node 8 is 3 hops away (outside K = 2).
+Nodes 3 and 5 are training nodes.
 Every node and class name is markup that must be shown literally, never run.
 """
 
@@ -33,6 +34,7 @@ CONTRIB = np.array(
 BIAS = np.array([0.1, -0.2])
 # predictions colouring all nodes (node 0 is predicted class 0, its logits say so too)
 PREDICTED = np.array([0, 1, 0, 0, 1, 1, 0, 1, 0])
+TRAIN = [3, 5]  # the training nodes
 
 
 def evil_graph() -> Graph:
@@ -43,6 +45,7 @@ def evil_graph() -> Graph:
         labels=LABELS,
         node_names=NODE_NAMES,
         class_names=CLASS_NAMES,
+        train_mask=np.isin(np.arange(9), TRAIN),
         name="<i>evil</i>",
     )
 

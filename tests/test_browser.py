@@ -77,6 +77,12 @@ def test_karate_page_draws_top_k_and_hovers(tab, tmp_path, karate, karate_model)
     cls = int(result.predicted[0])
     tip = tab.hover_point(f"niv-nodes-{cls}", 0)  # the target leads its class's trace
     assert "node 33" in tip and "share:" in tip
+    bridges = fig.layout.meta["bridges"]
+    assert tab.points("niv-bridges").count() == bridges
+    assert tab.points("niv-rims").count() == 13 + bridges  # a rim behind every marker
+    labels = tab.page.locator(".xtick text").all_text_contents()
+    assert labels == ["hop 1", "hop 2"]  # the rings' labels
+    assert bridges and "drawn faded as a bridge" in tab.hover_point("niv-bridges", 0)
     assert tab.dialogs == [] and tab.blocked == []
 
 

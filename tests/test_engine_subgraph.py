@@ -64,7 +64,7 @@ def test_vmapped_bucket_equals_one_target_at_a_time(cora):
     assert len(packed) >= 2
     one = jax.jit(explain_one)
     state = (gp.steps, gp.values, gp.p, gp.slopes)
-    for bk, (nodes, senders, receivers, pos) in packed:
+    for bk, (nodes, senders, receivers, pos), _ in packed:
         batched = np.asarray(BUCKET(*state, nodes, senders, receivers, pos))
         for row, ids in enumerate(nodes):
             single = one(

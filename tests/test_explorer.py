@@ -17,8 +17,9 @@ import pytest
 from conftest import require
 from niv_case import CLASS_NAMES, NODE_NAMES, evil_attribution, evil_graph
 
-from namjax.errors import ViewError
+from namjax.errors import AttributionError, OutputError, ViewError
 from namjax.views.explorer import ExplorerPage, asset, explore, explorer_widget
+from namjax.views.niv import STYLE
 
 BLOCK = re.compile(
     r'<script type="application/json" id="namjax-explorer-data">(.*?)</script>', re.DOTALL
@@ -111,6 +112,8 @@ def test_hop_sums_and_bias_add_up_to_the_model_logits(
 
 def test_graph_fields(karate, karate_data):
     data = karate_data
+    assert data["style"] == json.loads(json.dumps(STYLE))  # NIV's marker encoding
+    assert data["methods"][0]["rest"] == [0] * (karate.num_nodes * karate.num_classes)
     nodes = np.asarray(data["nodes"])
     assert nodes.tolist() == list(range(karate.num_nodes))  # every node is a target
     assert data["labels"] == karate.labels.tolist()
@@ -168,7 +171,9 @@ def test_mismatched_attributions_are_refused(karate, karate_model, karate_att):
     import dataclasses
 
     from namjax.explainer import nam
+    from namjax.training import train
 
+    other_model = train(karate, seed=1).model
     cases = {
         "different targets": {"a": karate_att, "b": nam(karate_model, karate, targets=[0, 1])},
         "different class slots": {
@@ -176,7 +181,11 @@ def test_mismatched_attributions_are_refused(karate, karate_model, karate_att):
             "b": nam(karate_model, karate, classes="predicted"),
         },
         "different depths": {"a": karate_att, "b": dataclasses.replace(karate_att, depth=3)},
-        "9 nodes": evil_attribution(),
+        "'a' and 'b' were computed with different models": {
+            "a": karate_att,
+            "b": nam(other_model, karate),
+        },
+        "both named 'nam'": [karate_att, karate_att],
         "not an Attribution": {"a": np.zeros(3)},
         "no attributions given": {},
         "non-finite contributions": dataclasses.replace(
@@ -187,6 +196,13 @@ def test_mismatched_attributions_are_refused(karate, karate_model, karate_att):
         with pytest.raises(ViewError, match=words) as info:
             explore(attributions, karate)
         assert "\n" not in str(info.value)
+    # another graph: the attribution's own check (fingerprint and size)
+    for other in (evil_attribution(), {"nam": karate_att, "x": evil_attribution()}):
+        with pytest.raises(AttributionError, match=r"computed on another graph \(9 nodes"):
+            explore(other, karate)
+    relabelled = karate.with_features(2 * karate.features)  # same size, other fingerprint
+    with pytest.raises(AttributionError, match="computed on another graph"):
+        explore(karate_att, relabelled)
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ViewError, match="top_k must be a positive integer"):
             explore(karate_att, karate, top_k=bad)
@@ -194,17 +210,18 @@ def test_mismatched_attributions_are_refused(karate, karate_model, karate_att):
 
 def test_bad_out_is_refused_before_any_work(tmp_path, karate):
     # the attribution is not even looked at: the out check comes first
-    with pytest.raises(ViewError, match="is a directory"):
-        explore(None, karate, out=tmp_path)
-    with pytest.raises(ViewError, match="is not a directory"):
-        explore(None, karate, out=tmp_path / "missing" / "page.html")
+    (tmp_path / "dir.html").mkdir()
+    with pytest.raises(OutputError, match="is a directory"):
+        explore(None, karate, out=tmp_path / "dir.html")
     (tmp_path / "file").write_text("x")
-    with pytest.raises(ViewError, match="is not a directory"):
+    with pytest.raises(OutputError, match="is not a directory"):
         explore(None, karate, out=tmp_path / "file" / "page.html")
+    with pytest.raises(OutputError, match=r"cannot write page\.txt: use \.html"):
+        explore(None, karate, out=tmp_path / "page.txt")
 
 
 def test_out_writes_the_page(tmp_path, karate, karate_att):
-    path = explore(karate_att, karate, out=tmp_path / "karate.html", top_k=4)
+    path = explore(karate_att, karate, out=tmp_path / "new" / "karate.html", top_k=4)
     assert isinstance(path, Path)
     page = explore(karate_att, karate, top_k=4)
     assert isinstance(page, ExplorerPage) and path.read_text(encoding="utf-8") == page
@@ -248,3 +265,129 @@ def test_cora_page_with_all_classes_stays_under_15_mb(cora, cora_model):
     data = embedded(page)
     ids, _, _ = listed(data, 1358, int(np.flatnonzero(att.classes[1358] == att.predicted[1358])[0]))
     assert ids[:30].tolist() == top_k_oracle(att, 1358, int(att.predicted[1358]), 30, 2)
+
+
+def test_list_of_attributions_is_named_by_method(karate, karate_model, karate_att):
+    from namjax.explainer import explain
+
+    saliency = explain(karate_model, karate, "saliency")
+    data = embedded(explore([karate_att, saliency], karate, top_k=3))
+    assert [m["name"] for m in data["methods"]] == ["nam", "saliency"]
+    for row, node in enumerate(karate_att.targets[:5].tolist()):
+        cls = int(saliency.classes[row, 0])
+        ids, hops, _ = listed(data, row, 0, method=1)
+        assert ids[hops <= 2][:3].tolist() == top_k_oracle(saliency, node, cls, 3, 2)
+
+
+# ------------------------------------------------------------------------------ CLI
+@pytest.fixture(scope="module")
+def karate_model_dir(karate, karate_model, tmp_path_factory):
+    from namjax.io import save_model
+
+    path = tmp_path_factory.mktemp("explore") / "karate-model"
+    save_model(karate_model, karate, path)
+    return path
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    from namjax.cli import main
+
+    try:
+        code = main(["explore", *map(str, args)])
+    except SystemExit as e:  # argparse's own errors
+        code = e.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_writes_a_page_with_each_method(
+    karate, karate_model, karate_model_dir, tmp_path, capsys
+):
+    from namjax.explainer import explain
+
+    out = tmp_path / "karate.html"
+    code, stdout, _ = run_cli(
+        capsys, "--model", karate_model_dir, "--methods", "nam,saliency", "--top-k", 5,
+        "--out", out, "--json",
+    )  # fmt: skip
+    assert code == 0
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary == {
+        "out": str(out),
+        "size_bytes": out.stat().st_size,
+        "methods": ["nam", "saliency"],
+        "targets": karate.num_nodes,
+    }
+    data = embedded(out.read_text(encoding="utf-8"))
+    assert [m["name"] for m in data["methods"]] == ["nam", "saliency"] and data["top_k"] == 5
+    assert data["dataset"] == "karate" and len(data["targets"]) == karate.num_nodes
+    for m, method in enumerate(("nam", "saliency")):  # each method's lists, recomputed here
+        att = explain(karate_model, karate, method)
+        for row in (0, 33):
+            for slot, cls in enumerate(att.classes[row].tolist()):
+                ids, hops, _ = listed(data, row, slot, method=m)
+                want = top_k_oracle(att, int(att.targets[row]), cls, 5, 2)
+                assert ids[hops <= 2][:5].tolist() == want, (method, row, cls)
+
+
+def test_cli_targets_and_classes(karate_model_dir, tmp_path, capsys):
+    out = tmp_path / "few.html"
+    code, stdout, _ = run_cli(
+        capsys, "--model", karate_model_dir, "--targets", "0,5,33", "--classes", "predicted",
+        "--out", out, "--json",
+    )  # fmt: skip
+    assert code == 0 and json.loads(stdout.splitlines()[-1])["targets"] == 3
+    data = embedded(out.read_text(encoding="utf-8"))
+    assert np.asarray(data["nodes"])[data["targets"]].tolist() == [0, 5, 33] and data["slots"] == 1
+
+
+def test_cli_limits_large_graphs(karate_model_dir, tmp_path, capsys, monkeypatch):
+    """Beyond EXPLORE_MAX_TARGETS nodes (50,000) a page for every node is refused, saying how
+    to limit it; karate stands in for a large graph with the limit lowered."""
+    import namjax.cli
+
+    monkeypatch.setattr(namjax.cli, "EXPLORE_MAX_TARGETS", 10)
+    out = tmp_path / "big.html"
+    code, _, err = run_cli(capsys, "--model", karate_model_dir, "--out", out)
+    assert code == 2 and not out.exists()
+    assert err.strip() == (
+        "namjax explore: error: karate has 34 nodes: a page for all of them would be too large "
+        "for a browser (at most 10); choose some with --targets (test, val, train or node ids)"
+    )
+    code, _, err = run_cli(capsys, "--model", karate_model_dir, "--targets", "test", "--out", out)
+    assert code == 2 and "--targets gives 18 nodes: at most 10 fit" in err
+    # the page's nodes (targets and listed neighbours) count too
+    code, _, err = run_cli(capsys, "--model", karate_model_dir, "--targets", "val", "--out", out)
+    assert code == 2 and "the page would hold" in err and "--targets, --top-k" in err
+    code, stdout, _ = run_cli(
+        capsys, "--model", karate_model_dir, "--targets", "0", "--top-k", 1, "--out", out
+    )
+    assert code == 0 and out.exists() and "explorer of 1 node of karate" in stdout
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--methods", "nam,magic"], "--methods: unknown method 'magic' (choose from nam, "),
+        (["--methods", "nam,nam"], "--methods: a method given twice"),
+        (["--top-k", "0"], "argument --top-k: expected a positive integer, got 0"),
+        (["--targets", "99"], "target id 99 is out of range"),
+    ],
+)
+def test_cli_user_errors_are_one_line(karate_model_dir, tmp_path, capsys, extra, message):
+    code, _, err = run_cli(
+        capsys, "--model", karate_model_dir, *extra, "--out", tmp_path / "x.html"
+    )
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert err.startswith("namjax explore: error: ") and not (tmp_path / "x.html").exists()
+
+
+def test_cli_checks_out_before_any_work(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    missing = tmp_path / "no-model"  # never read: the --out check comes first
+    for out, message in [
+        (tmp_path / "file" / "x.html", "is not a directory"),
+        (tmp_path / "x.txt", "cannot write x.txt: use .html, .htm"),
+    ]:
+        code, _, err = run_cli(capsys, "--model", missing, "--out", out)
+        assert code == 2 and message in err and "no-model" not in err

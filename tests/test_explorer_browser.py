@@ -16,7 +16,7 @@ from scipy.sparse.csgraph import shortest_path
 from test_explorer import top_k_oracle
 
 from namjax.views.explorer import asset, explore, explorer_widget
-from namjax.views.niv import MAX_DIAMETER, MIN_DIAMETER
+from namjax.views.niv import MAX_DIAMETER, MIN_DIAMETER, RIM_EXTRA
 
 pytestmark = pytest.mark.browser
 READY = 'g.trace[class*="tracenx-nodes"] .points path'
@@ -142,6 +142,40 @@ def test_method_switch(tab, tmp_path, karate, karate_att):
     flip = {"triangle-up": "triangle-down", "triangle-down": "triangle-up", "circle": "circle"}
     assert symbols() == [flip[s] for s in before]
     assert "method negated" in tab.page.locator(".nx-subtitle").text_content()
+
+
+def test_switching_between_two_methods_changes_the_sizes(tab, tmp_path, karate, karate_model):
+    """nam and saliency, both from the engine: after the switch the drawn nodes and their
+    sizes are saliency's (top-k by numpy argsort, diameters by the NIV formula)."""
+    from namjax.explainer import explain
+
+    atts = {m: explain(karate_model, karate, m) for m in ("nam", "saliency")}
+    path = explore(list(atts.values()), karate, out=tmp_path / "methods.html", top_k=10)
+    tab.open(path, READY, "#node=33&hops=2")
+    assert tab.page.is_visible(".nx-method")
+    sized = lambda: {
+        v: s
+        for uid in ("nx-nodes", "nx-bridges")
+        for v, s in zip(trace(tab, uid)["customdata"], trace(tab, uid)["size"], strict=True)
+    }
+    before = sized()
+    tab.page.select_option(".nx-method", label="saliency")
+    tab.page.wait_for_function("location.hash.includes('method=saliency')")
+    after = sized()
+    assert any(abs(before[v] - after[v]) > 0.5 for v in set(before) & set(after))
+    att = atts["saliency"]
+    cls = int(att.predicted[33])
+    assert trace(tab, "nx-nodes")["customdata"] == [33, *top_k_oracle(att, 33, cls, 10, 2)]
+    sources, _, contrib = att.for_target(33)
+    value = dict(zip(sources.tolist(), contrib[:, cls].tolist(), strict=True))
+    scale = max(abs(value[v]) for v in after)
+    for v, size in after.items():
+        want = max(MAX_DIAMETER * np.sqrt(abs(value[v]) / scale), MIN_DIAMETER)
+        assert size == pytest.approx(want, rel=1e-3)
+    rims = trace(tab, "nx-rims")  # every marker on its black rim, RIM_EXTRA px larger
+    assert sorted(rims["size"]) == pytest.approx(sorted(s + RIM_EXTRA for s in after.values()))
+    assert "method saliency" in tab.page.locator(".nx-subtitle").text_content()
+    assert tab.errors == [] and tab.blocked == []
 
 
 def test_shift_click_highlights_the_walk_edges(tab, karate_page, karate):

@@ -504,3 +504,46 @@ def test_file_spec_loads_the_file(tmp_path):
     path = save_graph_file(direct(), tmp_path / "toy.npz")
     assert_same(graph_from_spec(str(path)), direct())
     assert_same(graph_from_spec(str(toy_parquet(tmp_path / "toy"))), direct())
+
+
+# ---------------------------------------------------------------------------- command line
+def test_cli_trains_and_explains_any_graph(karate, tmp_path, capsys):
+    """`--graph FILE` and `--dataset synthetic:N[:seed]` run train and explain with no Python;
+    the explained graph is the file's (same fingerprint as the graph written)."""
+    from namjax.cli import main
+
+    path = save_graph_file(karate, tmp_path / "club.npz")
+    model_dir, out = tmp_path / "model", tmp_path / "att"
+    assert main(["train", "--graph", str(path), "--epochs", "3", "--out", str(model_dir)]) == 0
+    code = main(["explain", "--model", str(model_dir), "--graph", str(path), "--out", str(out)])
+    assert code == 0
+    att = namjax.Attribution.load(out)
+    assert att.graph_fingerprint == load_graph_file(path).fingerprint
+    assert len(att.targets) == karate.num_nodes
+    synth_model, synth_out = tmp_path / "synth-model", tmp_path / "synth"
+    spec = ["--dataset", "synthetic:2000:3"]
+    assert main(["train", *spec, "--epochs", "3", "--out", str(synth_model)]) == 0
+    assert main(["explain", "--model", str(synth_model), *spec, "--out", str(synth_out)]) == 0
+    synth = namjax.Attribution.load(synth_out)
+    assert synth.graph_fingerprint == citation_graph(2000, seed=3).fingerprint
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--graph", "missing.npz"], "argument --graph: no such file or directory: missing.npz"),
+        (["--graph", "g.npz", "--dataset", "cora"], "not allowed with argument"),
+        (["--graph", "bad.npz"], "bad.npz"),
+    ],
+)
+def test_cli_bad_graph_is_one_line(tmp_path, capsys, monkeypatch, args, message):
+    from test_cli import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "g.npz").write_bytes(b"")
+    (tmp_path / "bad.npz").write_bytes(b"not a zip file")
+    code, _, err = run_cli(["train", *args, "--epochs", "1", "--out", str(tmp_path / "m")], capsys)
+    err = err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and message in err
+    assert err.startswith("namjax train: error: ") and not (tmp_path / "m").exists()

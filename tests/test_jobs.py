@@ -84,17 +84,19 @@ def assert_same_dataset(out, reference: Attribution, rtol: float = 0.0) -> None:
 
 
 # ---------------------------------------------------------------------- planning and top-k
-def test_topk_mask_matches_a_slow_loop():
-    rng = np.random.default_rng(0)
-    sizes = rng.integers(1, 12, 40)
+@pytest.mark.parametrize(("k", "ties"), [(1, True), (3, True), (8, True), (5, False)])
+def test_topk_mask_matches_a_slow_loop(k, ties):
+    rng = np.random.default_rng(k)
+    sizes = np.concatenate([rng.integers(1, 12, 40), [16, 17, 32, 33, 70]])  # several widths
     offsets = np.concatenate([[0], np.cumsum(sizes)])
-    c = rng.integers(-4, 5, (offsets[-1], 3)).astype(np.float32)  # many ties
-    keep = topk_mask(offsets, c, 3)
+    shape = (offsets[-1], 3)
+    c = (rng.integers(-4, 5, shape) if ties else rng.normal(size=shape)).astype(np.float32)
+    keep = topk_mask(offsets, c, k)
     for t in range(len(sizes)):
         s = slice(offsets[t], offsets[t + 1])
         for j in range(3):
-            # the 3 largest |c|, earlier rows first among ties
-            order = sorted(range(sizes[t]), key=lambda i: (-abs(c[s][i, j]), i))[:3]
+            # the k largest |c|, earlier rows first among ties
+            order = sorted(range(sizes[t]), key=lambda i: (-abs(c[s][i, j]), i))[:k]
             expected = np.zeros(sizes[t], bool)
             expected[order] = True
             np.testing.assert_array_equal(keep[s][:, j], expected)
@@ -338,6 +340,34 @@ def test_two_processes_under_jax_distributed(saved_model, data_dir, reference, t
     assert manifest["rows"]["contributions"] == reference.contributions.size
 
 
+@pytest.mark.slow
+def test_a_refusing_process_stops_the_others(saved_model, data_dir, tmp_path):
+    """Process 0 refuses an output directory that holds other files; process 1 stops with one
+    line naming it, instead of waiting at a barrier until the distributed runtime times out."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "j"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    base = {"model": saved_model, "data_dir": str(data_dir), "out": str(out), "chunk": 300}
+    flags = ("--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id")
+    procs = [worker(base, *flags, str(i)) for i in range(2)]
+    try:
+        errors = [p.communicate(timeout=120)[1].strip().splitlines() for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in procs] == [2, 2]
+    assert "is not a namjax job directory" in errors[0][-1]
+    assert errors[1][-1] == (
+        "namjax explain: error: process 0 of 2 failed while claiming the output directory "
+        "(its own error says why); stopping"
+    )
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
 def test_cli_job_errors_are_one_line(saved_model, data_dir, tmp_path, capsys):
     from namjax.cli import main
 
@@ -353,3 +383,66 @@ def test_cli_job_errors_are_one_line(saved_model, data_dir, tmp_path, capsys):
     ]
     assert main([*base, "--memory-budget", "0GB", "--out", str(tmp_path / "k")]) == 2
     assert "memory size must be positive" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("method", "options"),
+    [("integrated_gradients", {"n_steps": 5}), ("saliency", {}), ("occlusion", {"mode": "zero"})],
+)
+def test_jobs_stream_every_method(cora, cora_model, tmp_path, method, options):
+    """A job of another method writes what one explain() call gives, and records the method."""
+    from namjax.explainer import explain
+
+    targets = np.array([3, 1358, 50, 7, 2000])
+    jobs.run(
+        cora_model,
+        cora,
+        tmp_path / "j",
+        targets=targets,
+        chunk_targets=2,
+        method=method,
+        options=options,
+    )
+    want = explain(cora_model, cora, method, targets=targets, **options)
+    got = Attribution.load(tmp_path / "j")
+    assert (got.method, got.options) == (want.method, want.options)
+    np.testing.assert_array_equal(got.sources, want.sources)
+    np.testing.assert_allclose(got.contributions, want.contributions, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got.bias, want.bias, rtol=1e-5, atol=1e-6)
+
+
+def test_resuming_with_another_method_or_options_is_refused(cora, cora_model, tmp_path):
+    out = tmp_path / "j"
+    kwargs = {"targets": [1, 2, 3], "chunk_targets": 2}
+    jobs.run(cora_model, cora, out, method="integrated_gradients", options={"n_steps": 3}, **kwargs)
+    with pytest.raises(JobError, match="other options"):
+        jobs.run(
+            cora_model,
+            cora,
+            out,
+            resume=True,
+            method="integrated_gradients",
+            options={"n_steps": 4},
+            **kwargs,
+        )
+    with pytest.raises(JobError, match="other method, options"):
+        jobs.run(cora_model, cora, out, resume=True, **kwargs)
+
+
+def test_cli_explain_method_and_its_options(saved_model, data_dir, tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    from namjax.cli import main
+
+    base = ["explain", "--model", saved_model, "--dataset", "cora", "--data-dir", str(data_dir)]
+    base += ["--targets", "0,1358", "--json"]
+    out = tmp_path / "ig"
+    assert main([*base, "--method", "integrated_gradients", "--steps", "4", "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert summary["method"] == "integrated_gradients" and summary["options"]["n_steps"] == 4
+    meta = json.loads(pq.read_schema(out / "targets.parquet").metadata[b"namjax"])
+    assert meta["method"] == "integrated_gradients"
+    assert main([*base, "--steps", "4", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "--steps applies to --method integrated_gradients only" in err
+    assert not (tmp_path / "x").exists()

@@ -18,7 +18,7 @@ from models import ARCHS, assert_complete, assert_matches_oracle, oracle, random
 from namjax.attribution import Attribution
 from namjax.engine import plan as plan_module
 from namjax.engine.globalpass import GLOBAL
-from namjax.engine.pairs import CONTRACT
+from namjax.engine.pairs import CONTRACT, clear_plans
 from namjax.engine.plan import plan_chunk
 from namjax.errors import AttributionError, GraphError, ModelError, OptionError
 from namjax.explainer import nam
@@ -200,6 +200,30 @@ def test_second_call_compiles_nothing(karate):
     assert not np.allclose(other.contributions, first.contributions)
     for key in ("extract_s", "forward_s", "compile_s", "device_s", "total_s"):
         assert key in again.stats
+
+
+def test_plans_are_reused_only_where_they_apply(karate):
+    """A cached plan serves other weights, methods and classes on the same graph and targets,
+    with the numbers of a freshly planned call; other targets, graphs or depths plan again."""
+    clear_plans()
+    model = random_model(karate, hidden=(8,), seed=4)
+    first = nam(model, karate)
+    other = random_model(karate, hidden=(8,), seed=6)
+    reused = nam(other, karate, classes="predicted")
+    assert not first.stats["plan_cached"] and reused.stats["plan_cached"]
+    clear_plans()
+    fresh = nam(other, karate, classes="predicted")
+    assert not fresh.stats["plan_cached"]
+    np.testing.assert_array_equal(reused.sources, fresh.sources)
+    np.testing.assert_array_equal(reused.contributions, fresh.contributions)
+    assert nam(model, karate, targets=[0, 1]).stats["plan_cached"] is False
+    assert nam(random_model(karate, hidden=(8, 8), seed=4), karate).stats["plan_cached"] is False
+    rewired = Graph.from_scipy(  # the nodes' edges relabelled, the same features
+        karate.adjacency[::-1, ::-1], karate.features, karate.labels, num_classes=2
+    )
+    again = nam(model, rewired)
+    assert not again.stats["plan_cached"]
+    assert_matches_oracle(again, model, rewired)
 
 
 # ---------------------------------------------------------------------------- classes and API

@@ -9,8 +9,10 @@ import re
 import networkx as nx
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 import pytest
 from niv_case import (
+    BIAS,
     CLASS_NAMES,
     CONTRIB,
     EVIL_CLASS,
@@ -29,6 +31,7 @@ from namjax.views.niv import (
     MAX_DIAMETER,
     MIN_DIAMETER,
     PALETTE,
+    RIM_EXTRA,
     UNKNOWN_COLOUR,
     niv,
     niv_bars,
@@ -397,3 +400,319 @@ def test_cli_out_problems_and_class_names(karate, karate_model_dir, tmp_path, ca
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["class"] == 1
     assert main([*base, "--class", "Nobody", "--out", str(out)]) == 2
     assert "neither a class id nor a class name (Mr. Hi, Officer)" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ readability
+def wcag_contrast(a: str, b: str) -> float:
+    """WCAG 2.1 contrast ratio of two sRGB colours ``#RRGGBB`` (its definition of relative
+    luminance: linearised channels weighted 0.2126, 0.7152, 0.0722)."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def trace(fig: go.Figure, uid: str):
+    return next(tr for tr in fig.data if tr.uid == uid)
+
+
+def node_traces(fig: go.Figure) -> list:
+    return [tr for tr in fig.data if (tr.uid or "").startswith(("niv-nodes-", "niv-bridges"))]
+
+
+def positions(fig: go.Figure) -> dict[tuple[float, float], int]:
+    """Rounded marker position -> node id, over the node and bridge traces."""
+    return {
+        (round(x, 9), round(y, 9)): v
+        for tr in node_traces(fig)
+        for x, y, v in zip(tr.x, tr.y, tr.customdata, strict=True)
+    }
+
+
+def drawn_edges(fig: go.Figure) -> set[frozenset]:
+    """The edges the figure draws, as node-id pairs (read back from the segment ends)."""
+    where = positions(fig)
+    edges = trace(fig, "niv-edges")
+    xs, ys = np.asarray(edges.x, float), np.asarray(edges.y, float)
+    return {
+        frozenset(
+            (
+                where[(round(xs[i], 9), round(ys[i], 9))],
+                where[(round(xs[i + 1], 9), round(ys[i + 1], 9))],
+            )
+        )
+        for i in range(0, len(xs), 3)
+    }
+
+
+def assert_nothing_floats(fig: go.Figure, graph: Graph, target: int) -> set[int]:
+    """Every drawn node g >= 2 hops from ``target`` (networkx BFS) has a drawn edge to a drawn
+    node g - 1 hops away; returns the drawn node ids."""
+    nxg = nx.from_scipy_sparse_array(graph.adjacency)
+    dist = nx.single_source_shortest_path_length(nxg, target)
+    ids = set(positions(fig).values())
+    edges = drawn_edges(fig)
+    assert edges == {frozenset(e) for e in nxg.subgraph(ids).edges}  # all edges among them
+    for v in ids:
+        if dist[v] >= 2:
+            assert any(frozenset((v, u)) in edges for u in ids if dist[u] == dist[v] - 1), v
+    return ids
+
+
+def test_hidden_bridge_is_drawn_faded(case):
+    graph, result = case
+    # class 0: the largest |C| neighbour is node 5 (hop 2, -0.4); node 1 joins it to node 0
+    fig = niv(result, graph, 0, 2, top_k=1, predictions=PREDICTED)
+    bridges = trace(fig, "niv-bridges")
+    assert list(bridges.customdata) == [1] and bridges.marker.opacity == 0.35
+    assert "drawn faded as a bridge" in bridges.hovertext[0]
+    assert set(drawn(fig)) == {0, 5}  # the top k, unchanged
+    assert drawn_edges(fig) == {frozenset((0, 1)), frozenset((1, 5))}
+    assert fig.layout.meta["bridges"] == 1 and fig.layout.meta["hidden"] == 6
+    assert "6 more hidden" in fig.layout.title.subtitle.text
+    assert "1 of them drawn faded as bridges" in fig.layout.title.subtitle.text
+    assert "faded: bridge outside the top k" in [tr.name for tr in fig.data]
+    assert_nothing_floats(fig, graph, 0)
+    # with room for node 1 itself, no bridge
+    fig = niv(result, graph, 0, 2, top_k=2, predictions=PREDICTED)
+    assert set(drawn(fig)) == {0, 5, 3} and list(trace(fig, "niv-bridges").customdata) == [1]
+    fig = niv(result, graph, 0, 2, top_k=None, predictions=PREDICTED)
+    assert list(trace(fig, "niv-bridges").customdata) == []
+
+
+def test_rings_are_labelled_by_hop(case):
+    graph, result = case
+    fig = niv(result, graph, 0, 2, top_k=None, predictions=PREDICTED)
+    assert list(fig.layout.xaxis.tickvals) == [1, 2]
+    assert list(fig.layout.xaxis.ticktext) == ["hop 1", "hop 2"]
+    circles = [s for s in fig.layout.shapes if s.type == "circle"]
+    assert sorted(s.x1 for s in circles) == [1, 2]
+    for (x, y), v in positions(fig).items():
+        assert np.hypot(x, y) == pytest.approx(HOPS_FROM_0[v])  # on the ring of its hop
+    spring = niv(result, graph, 0, 2, predictions=PREDICTED, layout="spring")
+    assert not spring.layout.xaxis.visible and not spring.layout.shapes
+
+
+def split_numbers(subtitle: str) -> dict[str, float]:
+    """``{"score": ..., "self": ..., "1-hop": ..., "bias": ...}`` from the subtitle's split."""
+    line = subtitle.split("<br>")[1]
+    return {k: float(v) for k, v in re.findall(r"(score|self|\d-hop|bias) ([+-][0-9.e+-]+)", line)}
+
+
+def test_subtitle_splits_the_score_by_hop(case):
+    graph, result = case
+    fig = niv(result, graph, 0, 1, predictions=PREDICTED)  # the split covers every hop
+    got = split_numbers(fig.layout.title.subtitle.text)
+    hop = HOPS_FROM_0[:8]
+    want = {
+        "self": CONTRIB[0, 0],
+        "1-hop": CONTRIB[hop == 1, 0].sum(),
+        "2-hop": CONTRIB[hop == 2, 0].sum(),
+        "bias": BIAS[0],
+        "score": CONTRIB[:, 0].sum() + BIAS[0],
+    }
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, rel=5e-3, abs=1e-12), key
+    assert "≠" not in fig.layout.title.subtitle.text  # complete: no caveat
+
+
+def test_subtitle_split_on_karate_against_bfs(karate, karate_model):
+    from namjax.explainer import explain
+    from namjax.model import predict
+
+    logits = np.asarray(predict(karate_model, karate), np.float64)
+    dist = nx.single_source_shortest_path_length(nx.from_scipy_sparse_array(karate.adjacency), 5)
+    for method in ("nam", "saliency"):
+        att = explain(karate_model, karate, method, targets=[5])
+        fig = niv(att, karate, 5, 2, cls=1)
+        got = split_numbers(fig.layout.title.subtitle.text)
+        sources, _, contrib = att.for_target(5)
+        by_hop = [
+            sum(c[1] for s, c in zip(sources, contrib, strict=True) if dist[s] == h)
+            for h in (0, 1, 2)
+        ]
+        for key, value in zip(("self", "1-hop", "2-hop"), by_hop, strict=True):
+            assert got[key] == pytest.approx(value, rel=5e-3, abs=1e-6), (method, key)
+        assert got["score"] == pytest.approx(logits[5, 1], rel=5e-3)
+        complete = "≠" not in fig.layout.title.subtitle.text
+        assert complete == (method == "nam")  # saliency's parts do not add up to the logit
+
+
+def test_training_nodes_are_circled(case, karate, karate_model):
+    graph, result = case
+    fig = niv(result, graph, 0, 2, top_k=None, predictions=PREDICTED)
+    assert sorted(trace(fig, "niv-train").customdata) == [3, 5]
+    assert "training node (label seen in training)" in [tr.name for tr in fig.data]
+    from namjax.explainer import nam
+
+    att = nam(karate_model, karate, targets=[0])
+    fig = niv(att, karate, 0, 2, top_k=12)
+    ids = set(positions(fig).values())
+    want = {v for v in ids if karate.train_mask[v]}
+    assert want and set(trace(fig, "niv-train").customdata) == want
+
+
+def test_sign_has_a_second_cue_readable_at_the_smallest_size(case):
+    graph, result = case
+    fig = niv(result, graph, 0, 2, top_k=None, predictions=PREDICTED)
+    rims = trace(fig, "niv-rims")
+    rim_at = {
+        (round(x, 9), round(y, 9)): (s, sym)
+        for x, y, s, sym in zip(rims.x, rims.y, rims.marker.size, rims.marker.symbol, strict=True)
+    }
+    seen = set()
+    for tr in node_traces(fig):
+        for i, v in enumerate(tr.customdata):
+            sign = int(np.sign(CONTRIB[v, 0]))
+            outline = tr.marker.line.color[i]
+            assert outline == {1: "#000000", -1: "#FFFFFF", 0: "#777777"}[sign]
+            size, symbol = rim_at[(round(tr.x[i], 9), round(tr.y[i], 9))]
+            extra = size - tr.marker.size[i]
+            assert symbol == tr.marker.symbol[i] and extra == pytest.approx(RIM_EXTRA)
+            seen.add(sign)
+    assert seen == {1, -1, 0}
+    # plotly draws a triangle of size s with inradius s/4 (its symbol path: base at s/4 below
+    # the centre), a circle with radius s/2; a line of width w straddles the edge. So beyond
+    # the outline the rim shows a band of RIM_EXTRA/4 - w/2 px: at least 1 px, whatever the
+    # size (the smallest, 6 px, included), and the outline itself is at least 1 px wide; the
+    # two outlines differ by 21:1, and the rim stands out from the white page by 21:1
+    width = node_traces(fig)[1].marker.line.width
+    assert min(rims.marker.size) == pytest.approx(MIN_DIAMETER + RIM_EXTRA)
+    assert RIM_EXTRA / 4 - width / 2 >= 1 and width >= 1
+    assert wcag_contrast("#000000", "#FFFFFF") == pytest.approx(21.0)
+    assert fig.layout.template.layout.plot_bgcolor == "white"
+    assert wcag_contrast(rims.marker.color, "#FFFFFF") >= 3
+
+
+def test_palette_contrast_on_white():
+    """WCAG 2.1 asks 3:1 for graphical objects. Okabe & Ito's orange, sky blue and yellow (and
+    the grey of unknown predictions) fall short on white: their markers keep the hue on a black
+    rim, and their legend swatches are outlined."""
+    ratios = {c: wcag_contrast(c, "#FFFFFF") for c in (*PALETTE, UNKNOWN_COLOUR)}
+    failing = {c for c, r in ratios.items() if r < 3}
+    assert failing == {"#E69F00", "#56B4E9", "#F0E442", UNKNOWN_COLOUR}
+    assert ratios["#F0E442"] == pytest.approx(1.32, abs=0.01)  # the worst: yellow
+    graph, result = evil_graph(), evil_attribution()
+    fig = niv(result, graph, 0, 2, top_k=None)  # grey (unknown) neighbours included
+    swatches = [tr for tr in fig.data if tr.showlegend is not False and tr.x == (None,)]
+    swatches = [tr for tr in swatches if (tr.legendgroup or "").startswith("class")]
+    assert swatches and all(wcag_contrast(tr.marker.line.color, "#FFFFFF") >= 3 for tr in swatches)
+    assert len(trace(fig, "niv-rims").x) == len(positions(fig))  # every marker on a rim
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("node", [1358, 1131])
+def test_cora_hop_2_nodes_do_not_float(cora, cora_model, node):
+    """The issue's cases: at hops 2 and the default top 60, some hop-2 nodes had no drawn
+    hop-1 neighbour; now their bridges are drawn."""
+    from namjax.explainer import nam
+    from namjax.model import predict
+
+    att = nam(cora_model, cora, targets=[node])
+    fig = niv(att, cora, node, 2, predictions=predict(cora_model, cora))
+    ids = assert_nothing_floats(fig, cora, node)
+    # the old view drew only the top 60: some of them floated (oracle: argsort + BFS)
+    sources, hops, contrib = att.for_target(node)
+    value = contrib[:, int(np.flatnonzero(att.classes[0] == att.predicted[0])[0])]
+    near = np.flatnonzero(hops > 0)
+    top = set(sources[near[np.argsort(-np.abs(value[near]), kind="stable")[:60]]].tolist())
+    nxg = nx.from_scipy_sparse_array(cora.adjacency)
+    dist = nx.single_source_shortest_path_length(nxg, node)
+    floating = [
+        v for v in top if dist[v] == 2 and not any(dist.get(u) == 1 for u in nxg[v] if u in top)
+    ]
+    assert floating
+    bridges = set(trace(fig, "niv-bridges").customdata)
+    assert ids == top | bridges | {node} and not bridges & top
+    assert all(dist[b] == 1 for b in bridges) and len(bridges) <= len(floating)
+    assert fig.layout.meta["bridges"] == len(bridges) and fig.layout.meta["shown"] == 60
+
+
+# ------------------------------------------------------------------------------ deletion
+@pytest.fixture(scope="module")
+def karate_curves(karate, karate_model):
+    from namjax.perturb import deletion_curves
+
+    return deletion_curves(karate_model, karate, rankings=("nam", "saliency", "random"), seeds=3)
+
+
+def test_deletion_legend_carries_each_auc(karate_curves):
+    from namjax.views.curves import deletion_figure
+
+    fig = deletion_figure(karate_curves, dataset="karate")
+    table = karate_curves.to_table().to_pydict()
+    levels = np.asarray(karate_curves.levels)
+
+    def auc(ranking: str, seed: int) -> float:  # trapezoid, by hand
+        acc = [
+            a
+            for r, s, a in zip(table["ranking"], table["seed"], table["accuracy"], strict=True)
+            if (r, s) == (ranking, seed)
+        ]
+        area = sum(
+            (levels[i + 1] - levels[i]) * (acc[i] + acc[i + 1]) / 2 for i in range(len(acc) - 1)
+        )
+        return area / (levels[-1] - levels[0])
+
+    names = [tr.name for tr in fig.data if tr.showlegend]
+    assert len(names) == 3
+    for name, ranking in zip(names, ("nam", "saliency", "random"), strict=True):
+        assert name.startswith(ranking)
+        if ranking == "random":
+            runs = [auc("random", s) for s in range(3)]
+            want = f"AUC {np.mean(runs):.3f} ± {np.std(runs, ddof=1):.3f}"
+            assert "(mean ± sd of 3)" in name
+        else:
+            want = f"AUC {auc(ranking, -1):.3f}"
+        assert name.endswith(want), (name, want)
+    assert "lower is better" in fig.layout.legend.title.text
+    title = fig.layout.title.text
+    assert "karate" in title and "remove mode" in title
+    assert f"{len(karate_curves.targets)} targets" in title
+    assert len(karate_curves.targets) == 18  # karate's test nodes
+    assert fig.layout.template == pio.templates["simple_white"]  # as NIV
+    # a caller's title keeps the facts in the subtitle
+    fig = deletion_figure(karate_curves, "Mine", dataset="karate")
+    assert (
+        fig.layout.title.text == "Mine"
+        and "remove mode, 18 targets" in fig.layout.title.subtitle.text
+    )
+
+
+def test_every_ranking_has_its_own_colour():
+    from namjax.perturb import RANKINGS
+    from namjax.views.curves import ranking_colour
+
+    colours = [ranking_colour(r) for r in RANKINGS]
+    assert len(set(colours)) == len(RANKINGS)
+    assert all(wcag_contrast(c, "#FFFFFF") >= 3 for c in colours)
+
+
+def test_write_deletion_names_the_dataset(karate_curves, tmp_path):
+    from namjax.views.curves import write_deletion
+
+    paths = write_deletion(karate_curves, tmp_path, dataset="karate")
+    page = paths["html"].read_text()
+    assert "Deletion curves on karate: remove mode, 18 targets" in page
+
+
+# ------------------------------------------------------------------------------ reprs
+def test_graph_and_perturbation_reprs_are_one_line(karate, karate_curves):
+    nxg = nx.karate_club_graph()
+    text = repr(karate)
+    assert text == (
+        f"Graph(karate: {nxg.number_of_nodes()} nodes, {nxg.number_of_edges()} edges, 34 "
+        f"features, 2 classes; train {karate.train_mask.sum()}, val {karate.val_mask.sum()}, "
+        f"test {karate.test_mask.sum()})"
+    )
+    text = repr(karate_curves)
+    assert "\n" not in text and len(text) < 200
+    assert text == (
+        "Perturbation(remove mode: 18 targets, 11 levels, rankings nam, saliency, random "
+        "(3 random seeds), sparsity 0.8)"
+    )

@@ -18,9 +18,13 @@ full gradient.
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections import OrderedDict
+from dataclasses import dataclass
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from namjax.engine.globalpass import GlobalPass
@@ -29,7 +33,7 @@ from namjax.graph import Graph
 from namjax.kernel import Kernel
 from namjax.layers import Step, step_widths
 from namjax.model import multiply
-from namjax.subgraph import KHop
+from namjax.subgraph import KHop, khop
 
 
 def contract(
@@ -82,41 +86,156 @@ def plan(graph: Graph, kh: KHop, steps: tuple[Step, ...], budget: int) -> tuple[
     return ranges, [plan_chunk(graph, kh.rows(a, b)) for a, b in ranges]
 
 
+@dataclass(frozen=True, eq=False)
+class PairPlan:
+    """Everything a pairs-engine call needs besides the weights: the targets' K-hop layout,
+    the target ranges of the chunks and the chunks padded to one shape, on the device.
+
+    It depends on the graph, the targets, the depth, the level widths, the operators' entry
+    count and the chunk budget only, so calls with other models of that shape, other methods or
+    classes reuse it (:func:`pair_plan`)."""
+
+    kh: KHop
+    ranges: list[tuple[int, int]]
+    chunks: list[Chunk]
+    edges: int
+    padding_overhead: float
+
+    @property
+    def nbytes(self) -> int:
+        return sum(x.nbytes for x in jax.tree.leaves(self.chunks))
+
+
+PLAN_CACHE_ENTRIES = 4
+PLAN_CACHE_BYTES = 512 * 2**20
+"""The pair plans kept for reuse (least recently used dropped first), at most this many bytes
+of padded chunks in all; a larger plan is not kept."""
+_PLANS: OrderedDict[tuple, PairPlan] = OrderedDict()
+
+
+def pair_plan(
+    graph: Graph, targets: np.ndarray, steps: tuple[Step, ...], num_entries: int, budget: int
+) -> tuple[PairPlan, bool]:
+    """The :class:`PairPlan` of ``targets (T,)`` on ``graph`` for models with ``steps``, and
+    whether it came from the cache (keyed by the graph's fingerprint, a hash of the targets,
+    the depth, the level widths, ``num_entries`` and ``budget``)."""
+    widths = level_widths(steps)
+    digest = hashlib.blake2b(np.ascontiguousarray(targets, np.int64).tobytes(), digest_size=16)
+    key = (graph.fingerprint, digest.hexdigest(), len(widths), widths, num_entries, budget)
+    if key in _PLANS:
+        _PLANS.move_to_end(key)
+        return _PLANS[key], True
+    kh = khop(graph, targets, len(widths))
+    ranges, plans = plan(graph, kh, steps, budget)
+    padded = padded_chunks(plans, num_entries)
+    real = sum(sum(c.shape) for c in plans)
+    found = PairPlan(
+        kh=kh,
+        ranges=ranges,
+        chunks=jax.device_put(padded),
+        edges=sum(sum(c.shape[kh.depth + 1 :]) for c in plans),
+        padding_overhead=sum(sum(c.shape) for c in padded) / real,
+    )
+    if found.nbytes <= PLAN_CACHE_BYTES:
+        _PLANS[key] = found
+        while len(_PLANS) > PLAN_CACHE_ENTRIES or sum(p.nbytes for p in _PLANS.values()) > (
+            PLAN_CACHE_BYTES
+        ):
+            _PLANS.popitem(last=False)
+    return found, False
+
+
+def clear_plans() -> None:
+    """Forget every cached :class:`PairPlan`."""
+    _PLANS.clear()
+
+
+def saliency(
+    steps: tuple[Step, ...],
+    values: tuple[tuple[jax.Array, ...], ...],
+    p0: jax.Array,
+    slopes: tuple[jax.Array | None, ...],
+    chunk: Chunk,
+    weights: jax.Array,
+) -> jax.Array:
+    """``(n_K, C)``: ``Σ_i |∂Z[a, c]/∂X[φ, i]|`` for each (target, source) pair of the chunk,
+    with the unit derivatives ``slopes``; ``weights (F, D0)`` are the first step's weights
+    ``[W_1 | ...]`` (``∂Z/∂X[φ] = W ∂Z/∂P[φ]``). ``p0`` only gives ``P``'s shape.
+
+    The Jacobian ``∂Z/∂P[φ]`` is :func:`contract` along each of the ``D0`` basis directions
+    (one at a time, so memory stays one contraction's); the F-wide product and its absolute
+    values are taken in blocks of pairs.
+    """
+    d0 = p0.shape[1]
+
+    def direction(j):
+        basis = jnp.broadcast_to(jax.nn.one_hot(j, d0, dtype=p0.dtype), p0.shape)
+        return contract(steps, values, basis, slopes, chunk)
+
+    grads = jax.lax.map(direction, jnp.arange(d0))  # (D0, n_K, C)
+    n, c = grads.shape[1:]
+    block = max(1, min(n, SALIENCY_BLOCK // max(1, c * weights.shape[0])))
+    padded = -(-n // block) * block
+    grads = jnp.pad(grads, ((0, 0), (0, padded - n), (0, 0))).reshape(d0, -1, block, c)
+    blocks = jnp.moveaxis(grads, 1, 0)  # (blocks, D0, block, C)
+    out = jax.lax.map(lambda g: jnp.abs(jnp.einsum("dpc,fd->pcf", g, weights)).sum(-1), blocks)
+    return out.reshape(padded, c)[:n]
+
+
+SALIENCY = Kernel(saliency)
+""":func:`saliency` as a counted, cached kernel."""
+SALIENCY_BLOCK = 1 << 22  # floats of one block of the F-wide product (16 MB in float32)
+
+READOUTS = {"contract": CONTRACT, "saliency": SALIENCY}
+"""What a term computes per (target, source) pair: ``Σ_j p0[φ, j] ∂Z/∂P[φ, j]`` or
+``Σ_i |∂Z/∂X[φ, i]|``."""
+
+
 def run_pairs(
     gp: GlobalPass,
-    kh: KHop,
-    ranges: list[tuple[int, int]],
-    plans: list[Chunk],
+    planned: PairPlan,
     *,
-    p0: jax.Array | None = None,
-    slopes: tuple | None = None,
+    terms=None,
+    readout: str = "contract",
+    first_weights: jax.Array | None = None,
     progress: bool = False,
 ) -> tuple[np.ndarray, dict]:
-    """``(P, C)`` contributions in ``kh``'s pair layout, and stats: :func:`contract` over the
-    planned chunks with ``p0`` and ``slopes`` (default: the global pass's ``P`` and ``σ'``)."""
-    t0 = time.perf_counter()
-    k = kh.depth
-    num_entries = gp.num_entries
-    chunks = padded_chunks(plans, num_entries)
-    real = sum(sum(c.shape) for c in plans)
+    """``(P, C)`` scores in the plan's pair layout, and stats: ``Σ_k w_k readout(p0_k,
+    slopes_k)`` over ``terms`` ``(w_k, p0_k, slopes_k)`` (default: the global pass's ``(1, P,
+    σ')``, i.e. NAM), for every planned chunk. ``readout`` is ``"contract"`` or ``"saliency"``
+    (which needs ``first_weights``)."""
+    kh, chunks = planned.kh, planned.chunks
     stats = {
         "chunks": len(chunks),
         "pairs": kh.num_pairs,
-        "edges": sum(sum(c.shape[k + 1 :]) for c in plans),
-        "padding_overhead": sum(sum(c.shape) for c in chunks) / real,
+        "edges": planned.edges,
+        "padding_overhead": planned.padding_overhead,
+        "compile_s": 0.0,
+        "compiled": 0,
+        "terms": 0,
+        "extract_s": 0.0,
     }
-    p0 = gp.p if p0 is None else p0
-    slopes = gp.slopes if slopes is None else slopes
-    fn, secs = CONTRACT.compiled(gp.steps, gp.values, p0, slopes, chunks[0])
-    stats["compile_s"], stats["compiled"] = secs, int(secs > 0)
-    stats["extract_s"] = time.perf_counter() - t0 - secs
+    terms = [(1.0, gp.p, gp.slopes)] if terms is None else terms
+    extra = () if readout == "contract" else (first_weights,)
+    kernel = READOUTS[readout]
     t0 = time.perf_counter()
-    results = [fn(gp.steps, gp.values, p0, slopes, c) for c in chunks]  # dispatched async
+    sums: list = [None] * len(chunks)
+    for weight, p0, slopes in terms:
+        fn, secs = kernel.compiled(gp.steps, gp.values, p0, slopes, chunks[0], *extra)
+        stats["compile_s"] += secs
+        stats["compiled"] += int(secs > 0)
+        stats["terms"] += 1
+        for i, c in enumerate(chunks):  # dispatched asynchronously
+            part = fn(gp.steps, gp.values, p0, slopes, c, *extra)
+            part = part if weight == 1.0 else weight * part
+            sums[i] = part if sums[i] is None else sums[i] + part
     parts = [
         np.asarray(res)[: kh.offsets[b] - kh.offsets[a]]
-        for (a, b), res in zip(ranges, progress_bar(results, progress, len(chunks)), strict=True)
+        for (a, b), res in zip(
+            planned.ranges, progress_bar(sums, progress, len(chunks)), strict=True
+        )
     ]
-    stats["device_s"] = time.perf_counter() - t0
+    stats["device_s"] = time.perf_counter() - t0 - stats["compile_s"]
     return (parts[0] if len(parts) == 1 else np.concatenate(parts)), stats
 
 

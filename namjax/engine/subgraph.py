@@ -40,7 +40,7 @@ from namjax.engine.pairs import level_widths, progress_bar
 from namjax.graph import Graph
 from namjax.kernel import Kernel
 from namjax.layers import Step, step_widths
-from namjax.subgraph import Bucket, KHop, round_up, size_buckets
+from namjax.subgraph import Bucket, KHop, LocalEdges, round_up, size_buckets
 
 
 def explain_one(
@@ -122,10 +122,11 @@ MIN_WIDTH = 32  # smaller subgraphs (edges, nodes) share one bucket: cheaper tha
 
 
 # ---------------------------------------------------------------------------- host packing
-def pack(graph: Graph, kh: KHop) -> tuple[list[tuple[Bucket, tuple]], int]:
-    """Each bucket with its ``(nodes (B, n), senders, receivers, pos (B, e))`` arrays, and the
-    number of real edges; padding edges point at entry ``E`` (the zero slot of every
-    operator's values)."""
+def pack(graph: Graph, kh: KHop) -> tuple[list[tuple[Bucket, tuple, tuple]], LocalEdges]:
+    """Each bucket with its ``(nodes (B, n), senders, receivers, pos (B, e))`` arrays and where
+    its real edges lie (``(indices into the local edges, (row, slot))``), and the local edges
+    (those into nodes within K-1 hops); padding edges point at entry ``E`` (the zero slot of
+    every operator's values)."""
     edges = kh.edges(graph, max_receiver_hop=kh.depth - 1)
     counts = np.diff(edges.offsets)
     owner = np.repeat(np.arange(len(kh.targets)), counts)
@@ -145,8 +146,8 @@ def pack(graph: Graph, kh: KHop) -> tuple[list[tuple[Bucket, tuple]], int]:
         ]
         for out, values in zip(arrays, local, strict=True):
             out[at] = values[sel]
-        packed.append((bk, (bk.nodes.astype(np.int32), *arrays)))
-    return packed, len(owner)
+        packed.append((bk, (bk.nodes.astype(np.int32), *arrays), (sel, at)))
+    return packed, edges
 
 
 def chunk_size(n: int, e: int, widths: tuple[int, ...], budget: int, targets: int) -> int:
@@ -170,11 +171,12 @@ def run_subgraphs(
     back end of :func:`namjax.nam`."""
     t0 = time.perf_counter()
     widths = level_widths(gp.steps)
-    packed, num_edges = pack(graph, kh)
+    packed, edges = pack(graph, kh)
+    num_edges = len(edges.senders)
     calls = []  # (bucket, first row, padded inputs)
     stats = {"compile_s": 0.0, "compiled": 0}
     padded_slots = padded_edges = 0
-    for bk, arrays in packed:
+    for bk, arrays, _ in packed:
         b, n, e = len(bk.rows), arrays[0].shape[1], arrays[1].shape[1]
         size = chunk_size(n, e, widths, budget, b)
         padded_slots += -(-b // size) * size * n

@@ -132,20 +132,14 @@ def sweep_logits(steps, adj, degrees, p0, valid, ranks, lo, hi, *, mode, sizes):
     return z.reshape(nb, nr, nl, -1)
 
 
-@functools.partial(jax.jit, static_argnames=("mode", "sizes"))
-def gradient_scores(steps, adj, degrees, p0, valid, *, mode, sizes):
-    """Per slot ``(B, M)``: gradient-norm saliency ``||∂Z[v, c]/∂X[u]||₂`` (``c`` predicted)
-    and the structural weight of ``u`` in row ``v`` of the product of the model's operators
-    (``(Â^K)[v, u]`` for a GCN)."""
-    fwd = functools.partial(local_forward, steps, mode, sizes)
-    w1 = jnp.concatenate([t.weight for t in steps[0].terms], axis=1)
-    gram = w1.T @ w1  # ||W g||² = g^T (W^T W) g: the norm of ∂Z/∂X[u] = W ∂Z/∂P[u]
+@jax.jit
+def structure_scores(steps, adj, degrees, valid):
+    """Per slot ``(B, M)``: the structural weight of ``u`` in row ``v`` (the target) of the
+    product of the model's operators, weights and activations left out (``(Â^K)[v, u]`` for a
+    GCN); exact on the K-hop subgraph."""
 
-    def one(adj, degrees, p0, valid):
-        c = jnp.argmax(fwd(adj, degrees, p0, valid))
-        g = jax.grad(lambda p: fwd(adj, degrees, p, valid)[c])(p0)
-        saliency = jnp.sqrt(jnp.maximum(jnp.einsum("mh,hk,mk->m", g, gram, g), 0.0))
-        keep = valid.astype(p0.dtype)
+    def one(adj, degrees, valid):
+        keep = valid.astype(adj.dtype)
         walk = jnp.zeros_like(keep).at[0].set(1.0)  # row v of the operator product
         for step in steps:
             if step.local:
@@ -160,9 +154,9 @@ def gradient_scores(steps, adj, degrees, p0, valid, *, mode, sizes):
                         part = part + (rw @ a) * cs
                     nxt = nxt + coef * part
             walk = nxt
-        return saliency, walk
+        return walk
 
-    return jax.vmap(one)(adj, degrees, p0, valid)
+    return jax.vmap(one)(adj, degrees, valid)
 
 
 # ---------------------------------------------------------------------------- packing
@@ -210,17 +204,22 @@ class Packed:
         inputs = (self.degrees, self.p0, self.bucket.mask, ranks, lo, hi)
         return self._chunked(lambda *a: (fn(*a),), ranks.shape[1] * lo.shape[1], *inputs)[0]
 
-    def gradient_scores(self, steps, mode: str) -> list[np.ndarray]:
-        """Saliency and structure scores, each ``(B, M)``."""
-        fn = functools.partial(gradient_scores, steps, mode=mode, sizes=self.bucket.sizes)
-        return self._chunked(fn, 1, self.degrees, self.p0, self.bucket.mask)
+    def structure(self, steps) -> np.ndarray:
+        """``(B, M)`` structural weights (:func:`structure_scores`)."""
+        fn = functools.partial(structure_scores, steps)
+        return self._chunked(lambda *a: (fn(*a),), 1, self.degrees, self.bucket.mask)[0]
 
-    def occlusion(self, steps, mode: str) -> np.ndarray:
-        """``(B, M, C)`` logits with each slot alone deleted (slot 0: nothing deleted)."""
+    def occlusion(self, steps, mode: str, delete_target: bool = False) -> np.ndarray:
+        """``(B, 1 + M, C)`` logits: column 0 with nothing deleted, column ``1 + j`` with slot
+        ``j`` alone deleted (the target, slot 0, only with ``delete_target``; otherwise its
+        column repeats column 0)."""
         n, m = self.pairs.shape
         slot = np.broadcast_to(np.arange(m, dtype=np.int32), (n, m))
-        ranks = np.where(self.bucket.mask & (slot > 0), slot, NEVER)[:, None, :]
-        return self.sweep(steps, mode, ranks, slot, slot + 1)[:, 0]
+        allowed = self.bucket.mask & ((slot > 0) | delete_target)
+        ranks = np.where(allowed, slot, NEVER)[:, None, :]
+        none = np.zeros((n, 1), np.int32)
+        lo, hi = np.concatenate([none, slot], 1), np.concatenate([none, slot + 1], 1)
+        return self.sweep(steps, mode, ranks, lo, hi)[:, 0]
 
 
 def _coarse_buckets(kh: KHop) -> list[Bucket]:
@@ -281,6 +280,13 @@ def pack(graph: Graph, kh: KHop, p_all: np.ndarray) -> list[Packed]:
         p0 = np.where(bk.mask[..., None], p_all[bk.nodes], 0.0).astype(np.float32)
         packed.append(Packed(bk, pairs, (*local, raw[sel].astype(np.float32)), deg, p0))
     return packed
+
+
+def first_inputs(model, graph: Graph) -> np.ndarray:
+    """``(N, D0)`` float32 rows of the first step's inputs ``[X W_1 | ...]``, computed in
+    float64 on the host."""
+    ws = [np.asarray(t.weight, np.float64) for t in model.steps()[0].terms]
+    return np.asarray(graph.features @ np.concatenate(ws, axis=1), np.float32)
 
 
 def unpack(packed: list[Packed], per_slot: list[np.ndarray], num_pairs: int) -> np.ndarray:

@@ -8,12 +8,14 @@ its NIV is drawn on hop rings with its top-k contributors, faded bridge nodes wh
 hides the node joining a drawn one to the target, a bar panel and the per-hop breakdown that
 adds up to the logit. :func:`explorer_widget` shows the same app in Jupyter (needs the optional
 ``anywidget`` package); the string :func:`explore` returns also displays itself in Jupyter as
-a sandboxed iframe.
+a sandboxed iframe, and so does the widget where no widget manager runs (a notebook exported
+with ``jupyter nbconvert --to html``, or a viewer without a kernel).
 """
 
 from __future__ import annotations
 
 import html
+import json
 import re
 from functools import cache
 from importlib.resources import files
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from namjax.errors import ViewError
 from namjax.graph import Graph
+from namjax.outputs import check_output_file, write_bytes
 from namjax.views import explorer_data
 
 ASSETS = "explorer_assets"
@@ -53,6 +56,10 @@ def _plotly_js() -> str:
     return get_plotlyjs()
 
 
+def _title(graph: Graph, title: str | None) -> str:
+    return f"namjax explorer: {graph.name}" if title is None else str(title)
+
+
 def _data_json(attributions, graph: Graph, top_k: int, title: str | None, max_nodes: int) -> str:
     if not isinstance(graph, Graph):
         raise ViewError(f"graph must be a namjax Graph, got {type(graph).__name__}")
@@ -61,18 +68,22 @@ def _data_json(attributions, graph: Graph, top_k: int, title: str | None, max_no
             raise ViewError(f"{name} must be a positive integer, got {value!r}")
     found = explorer_data.methods(attributions)
     explorer_data.check(found, graph)
-    title = f"namjax explorer: {graph.name}" if title is None else str(title)
-    data = explorer_data.payload(found, graph, top_k=top_k, title=title, max_nodes=max_nodes)
+    data = explorer_data.payload(
+        found, graph, top_k=top_k, title=_title(graph, title), max_nodes=max_nodes
+    )
     return explorer_data.to_json(data)
 
 
-def _check_out(out: str | Path) -> Path:
-    path = Path(out)
-    if path.is_dir():
-        raise ViewError(f"cannot write the explorer to {path}: it is a directory")
-    if not path.parent.is_dir():
-        raise ViewError(f"cannot write the explorer to {path}: {path.parent} is not a directory")
-    return path
+def _page(data: str, title: str) -> ExplorerPage:
+    """The self-contained page around a payload (:func:`_data_json`)."""
+    parts = {
+        "TITLE": html.escape(title),
+        "CSS": asset("explorer.css"),
+        "PLOTLY": _plotly_js(),
+        "DATA": data,
+        "APP": asset("explorer.js"),
+    }
+    return ExplorerPage(_SLOTS.sub(lambda m: parts[m.group(1)], asset("explorer.html")))
 
 
 def explore(
@@ -87,14 +98,16 @@ def explore(
     """The explorer page of every target in ``attributions``.
 
     Args:
-        attributions: an :class:`namjax.Attribution` (named by its ``method`` attribute, else
-            ``"nam"``) or ``{method name: Attribution}``; all must share targets, class slots
-            and depth, and be computed on ``graph``.
+        attributions: an :class:`namjax.Attribution` (named by its ``method``), a list of
+            them (of different methods) or ``{name: Attribution}``; all must share targets,
+            class slots and depth, and be computed on ``graph`` (``att.check(graph)``) with
+            one model.
         graph: the graph they explain (names, labels, split masks and edges come from it).
         top_k: the most neighbours the page can draw per target and class (its slider's top);
             per hop radius h = 1..K the page holds the top ``top_k`` within h hops, plus the
             bridge nodes that join them to the target.
-        out: write the page here and return its path; default: return the HTML.
+        out: write the page here (``.html``; missing folders are created) and return its
+            path; default: return the HTML.
         title: the page's heading; default ``"namjax explorer: <graph name>"``.
         max_nodes: refuse a page holding more nodes than this (the targets and their listed
             neighbours): explain fewer targets or lower ``top_k`` instead.
@@ -103,23 +116,18 @@ def explore(
         The path written, or the HTML as an :class:`ExplorerPage` (a ``str``).
 
     Raises:
-        ViewError: mismatched attributions, a bad ``out`` (checked before any work), or a page
-            over ``max_nodes``.
+        OutputError: a bad ``out`` (checked before any work).
+        AttributionError: an attribution of another graph.
+        ViewError: mismatched attributions or a page over ``max_nodes``.
     """
-    path = None if out is None else _check_out(out)
-    data = _data_json(attributions, graph, top_k, title, max_nodes)
-    title = f"namjax explorer: {graph.name}" if title is None else str(title)
-    parts = {
-        "TITLE": html.escape(title),
-        "CSS": asset("explorer.css"),
-        "PLOTLY": _plotly_js(),
-        "DATA": data,
-        "APP": asset("explorer.js"),
-    }
-    page = ExplorerPage(_SLOTS.sub(lambda m: parts[m.group(1)], asset("explorer.html")))
+    path = None if out is None else Path(out)
+    if path is not None:
+        check_output_file(path, (".html", ".htm"))
+    page = _page(_data_json(attributions, graph, top_k, title, max_nodes), _title(graph, title))
     if path is None:
         return page
-    path.write_text(page, encoding="utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes(path, page.encode("utf-8"))
     return path
 
 
@@ -135,13 +143,23 @@ def _widget_class():
         ) from None
 
     class ExplorerWidget(anywidget.AnyWidget):
-        """The explorer app in Jupyter; ``node`` is the current node (set it to move)."""
+        """The explorer app in Jupyter; ``node`` is the current node (set it to move). Its
+        display also carries the page as ``text/html`` (a sandboxed iframe), which frontends
+        without the widget manager, and notebooks exported to HTML, show instead."""
 
         _esm = asset("explorer.js")
         _css = asset("explorer.css")
         data = traitlets.Unicode("").tag(sync=True)
         _plotly = traitlets.Unicode("").tag(sync=True)
         node = traitlets.Int(-1).tag(sync=True)
+
+        def _repr_mimebundle_(self, **kwargs):
+            bundle = super()._repr_mimebundle_(**kwargs)  # (data, metadata) or None
+            if bundle is not None:
+                data = self.data if self.node < 0 else f'{{"start":{self.node},{self.data[1:]}'
+                page = _page(data, json.loads(self.data)["title"])
+                bundle[0]["text/html"] = page._repr_html_()
+            return bundle
 
     return ExplorerWidget
 

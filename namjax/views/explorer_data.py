@@ -13,14 +13,14 @@ large graph holds only their neighbourhoods.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
 from namjax.errors import ViewError
 from namjax.graph import Graph
-from namjax.views.niv import MAX_DIAMETER, MIN_DIAMETER, UNKNOWN_COLOUR, class_colour
+from namjax.views.niv import STYLE, UNKNOWN_COLOUR, class_colour
 
 FORMAT = "namjax-explorer/1"
 DIGITS = 4  # significant digits of contributions and Σ|C|
@@ -38,6 +38,7 @@ _FIELDS = (
     "predicted",
     "num_nodes",
     "depth",
+    "check",
 )
 
 
@@ -70,13 +71,24 @@ def to_json(value: object) -> str:
 
 # ------------------------------------------------------------------------------ checks
 def methods(attributions) -> dict[str, object]:
-    """``{method name: attribution}`` from one attribution or a mapping; checks the fields."""
+    """``{method name: attribution}`` from one attribution (named by its ``method``), a list
+    of them (each named by its ``method``; names must differ) or a mapping; checks the
+    fields."""
     if isinstance(attributions, Mapping):
         found = {str(k): v for k, v in attributions.items()}
-        if not found:
-            raise ViewError("no attributions given: pass an Attribution or {method: Attribution}")
+    elif isinstance(attributions, Sequence) and not isinstance(attributions, str):
+        found = {}
+        for att in attributions:
+            name = str(getattr(att, "method", "nam"))
+            if name in found:
+                raise ViewError(
+                    f"two attributions are both named {name!r}: pass {{name: Attribution}}"
+                )
+            found[name] = att
     else:
         found = {str(getattr(attributions, "method", "nam")): attributions}
+    if not found:
+        raise ViewError("no attributions given: pass an Attribution or {method: Attribution}")
     for name, att in found.items():
         missing = [f for f in _FIELDS if not hasattr(att, f)]
         if missing:
@@ -88,14 +100,17 @@ def methods(attributions) -> dict[str, object]:
 
 
 def check(found: dict[str, object], graph: Graph) -> None:
-    """Refuse attributions that do not share one layout or were computed on another graph."""
+    """Refuse attributions that do not share one layout, were computed on another graph
+    (``att.check(graph)``: :class:`~namjax.errors.AttributionError`) or with different models."""
     first_name, first = next(iter(found.items()))
+    models = {}
     for name, att in found.items():
-        if int(att.num_nodes) != graph.num_nodes:
-            raise ViewError(
-                f"attribution {name!r} was computed on a graph with {att.num_nodes} nodes, "
-                f"but {graph.name} has {graph.num_nodes}"
-            )
+        att.check(graph)
+        if getattr(att, "model_fingerprint", ""):
+            models.setdefault(att.model_fingerprint, name)
+        if len(models) > 1:
+            a, b = models.values()
+            raise ViewError(f"attributions {a!r} and {b!r} were computed with different models")
         for field, what in (("targets", "targets"), ("classes", "class slots")):
             a, b = np.asarray(getattr(att, field)), np.asarray(getattr(first, field))
             if a.shape != b.shape or not np.array_equal(a, b):
@@ -205,16 +220,18 @@ def payload(
     Layout (``T`` targets, ``Q`` class slots, ``K`` hops, ``M`` page nodes; node references are
     page indices into ``nodes``; flat arrays are row-major):
 
-    * ``format``, ``title``, ``dataset``, ``depth`` K, ``top_k``, ``slots`` Q;
-      ``style``: marker diameters in px;
+    * ``format``, ``title``, ``dataset``, ``depth`` K, ``top_k``, ``slots`` Q; optionally
+      ``start``, the graph id shown first (the widget's page carries its ``node``);
+      ``style``: the marker encoding shared with NIV (:data:`namjax.views.niv.STYLE`);
     * ``nodes`` (M,) graph ids (ascending), ``names`` (M,) or null, ``labels`` (M,) true class
       (-1 unknown), ``split`` (M,) index into ``splits``; ``indptr`` (M+1,), ``indices``:
       the CSR adjacency among the page nodes;
     * ``class_names`` (C,), ``colours`` (C,) fills and ``unknown_colour``;
     * ``targets`` (T,) page indices, ``classes`` (T*Q,) class id per slot;
     * ``methods``: one entry per method with ``name``, ``predicted`` (T,), ``logits``,
-      ``bias``, ``abs_sum`` (T*Q,) (Σ|C| over all sources), ``hop_sums`` (T*Q*(K+1),)
-      (self, 1-hop, ..., K-hop: with ``bias`` they add up to the logit for ReLU models),
+      ``bias``, ``rest`` (T*Q,) (what a top-k attribution dropped, else 0), ``abs_sum``
+      (T*Q,) (Σ|C| over all sources), ``hop_sums`` (T*Q*(K+1),) (self, 1-hop, ..., K-hop:
+      with ``bias`` and ``rest`` they add up to the logit for NAM on ReLU models),
       ``counts`` (T*K,) neighbours per hop, and ``lists``: per target
       ``[sources (m,), hops (m,), positions (Q lists), contributions (Q lists)]``: slot
       ``q``'s ranked contributors are ``sources[positions[q]]`` with ``contributions[q]``
@@ -243,7 +260,7 @@ def payload(
         "depth": int(first.depth),
         "top_k": int(top_k),
         "slots": int(np.asarray(first.classes).shape[1]),
-        "style": {"max_diameter": MAX_DIAMETER, "min_diameter": MIN_DIAMETER},
+        "style": STYLE,
         "nodes": Numbers(nodes),
         "names": names,
         "labels": Numbers(graph.labels[nodes]),
@@ -270,6 +287,7 @@ def _method_entry(name: str, att, rows, counts: np.ndarray, page) -> dict:
         "predicted": Numbers(att.predicted),
         "logits": Numbers(np.asarray(att.logits, np.float64), EXACT_DIGITS),
         "bias": Numbers(np.asarray(att.bias, np.float64), EXACT_DIGITS),
+        "rest": Numbers(_rest(att), EXACT_DIGITS),
         "abs_sum": Numbers(total, DIGITS),
         "hop_sums": Numbers(sums, EXACT_DIGITS),
         "counts": Numbers(counts),
@@ -280,8 +298,13 @@ def _method_entry(name: str, att, rows, counts: np.ndarray, page) -> dict:
     }
 
 
+def _rest(att) -> np.ndarray:
+    rest = getattr(att, "rest", None)
+    return np.zeros(np.shape(att.logits)) if rest is None else np.asarray(rest, np.float64)
+
+
 def _too_big(count: int, max_nodes: int) -> ViewError:
     return ViewError(
-        f"the page would hold {count:,} nodes (max_nodes={max_nodes:,}): explain fewer targets "
-        "(nam(..., targets=...)), lower top_k, or raise max_nodes"
+        f"the page would hold {count:,} nodes (max_nodes={max_nodes:,}), too many for a "
+        "browser: explain fewer targets or lower the top k (namjax explore: --targets, --top-k)"
     )

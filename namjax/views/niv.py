@@ -4,10 +4,13 @@ Three views, each a plain ``plotly.graph_objects.Figure`` (shown inline in Jupyt
 HTML/PNG/SVG with :func:`write_figure`):
 
 * :func:`niv`: a target and its neighbours up to ``hops`` away. Marker area is proportional to
-  |contribution| (with a size key), fill colour is the node's predicted class, ▲/▼ is the sign,
-  the target is ringed, graph edges are drawn, and nodes sit on hop rings (or a seeded spring
-  layout). Only the ``top_k`` neighbours by |contribution| are drawn; the figure says how many
-  are hidden and what they carry in total.
+  |contribution| (with a size key), fill colour is the node's predicted class, the sign is
+  ▲/▼ and the outline (black: raises, white ring inside the black rim: lowers), the target is
+  ringed, training nodes are circled, graph edges are drawn, and nodes sit on labelled hop
+  rings (or a seeded spring layout). Only the ``top_k`` neighbours by |contribution| are
+  drawn, plus faded *bridge* nodes where the top k hides the node joining a drawn one to the
+  target (so no node floats); the subtitle says how many are hidden, what they carry, and
+  splits the score into self, 1-hop, ..., bias.
 * :func:`niv_bars`: the top-k contributors of a target as signed bars.
 * :func:`niv_paths`: the paths from one source to a target, with their contributions and shares.
 
@@ -41,9 +44,33 @@ PALETTE: tuple[str, ...] = (
     "#000000",
 )
 UNKNOWN_COLOUR = "#BBBBBB"
+# WCAG 2.1 contrast on white (non-text objects need 3:1): #E69F00 2.25, #56B4E9 2.31,
+# #F0E442 1.32 and UNKNOWN_COLOUR 1.92 fail, the others pass (tests/test_niv.py computes
+# them). The hues stay; every node marker sits on a black rim (RIM) and every class swatch is
+# outlined, so each one stands out from the white background whatever its fill.
 MAX_DIAMETER = 44.0  # px, the largest |contribution| in a figure
 MIN_DIAMETER = 6.0  # px, smaller markers are drawn at this size so they stay hoverable
 _SYMBOL = {1: "triangle-up", -1: "triangle-down", 0: "circle"}
+OUTLINE = {1: "#000000", -1: "#FFFFFF", 0: "#777777"}
+"""The sign's second cue: the marker's outline (drawn inside the black rim)."""
+OUTLINE_WIDTH = 1.0  # px
+RIM = "#000000"
+RIM_EXTRA = 6.0  # px: the rim marker's size exceeds the node marker's by this much
+"""A plotly triangle of size s has inradius s/4, so the rim shows a (RIM_EXTRA/4 -
+OUTLINE_WIDTH/2) = 1 px black band beyond the 1 px outline, on every side, at any size."""
+BRIDGE_OPACITY = 0.35
+TRAIN_RING = "#5A5A5A"
+STYLE = {
+    "max_diameter": MAX_DIAMETER,
+    "min_diameter": MIN_DIAMETER,
+    "outline": {str(k): v for k, v in OUTLINE.items()},
+    "outline_width": OUTLINE_WIDTH,
+    "rim": RIM,
+    "rim_extra": RIM_EXTRA,
+    "bridge_opacity": BRIDGE_OPACITY,
+    "train_ring": TRAIN_RING,
+}
+"""The marker encoding, shared with the explorer page (its payload's ``style``)."""
 
 Layout = Literal["rings", "spring"]
 FORMATS = (".html", ".json", ".png", ".svg", ".pdf", ".htm", ".jpg", ".jpeg", ".webp")
@@ -135,18 +162,68 @@ class _Sources(NamedTuple):
     values: np.ndarray  # (n,) contributions to class ``cls``
     cls: int
     logit: float  # the target's logit for ``cls``
+    bias: float  # the attribution's reference term for ``cls``
+    rest: float  # the sum of the contributions a top-k attribution dropped (0 otherwise)
 
 
 def _sources(attribution, target: int, cls: int | None) -> _Sources:
     row = _target_row(attribution, target)
     slot, cls = _class_slot(attribution, row, cls)
     sources, hops, contributions = attribution.for_target(target)
+    rest = getattr(attribution, "rest", None)
     return _Sources(
         np.asarray(sources, np.int64),
         np.asarray(hops, np.int64),
         np.asarray(contributions, np.float64)[:, slot],
         cls,
         float(attribution.logits[row, slot]),
+        float(attribution.bias[row, slot]),
+        0.0 if rest is None else float(np.asarray(rest)[row, slot]),
+    )
+
+
+def _bridges(src: _Sources, drawn_idx: np.ndarray, graph: Graph) -> np.ndarray:
+    """Indices into ``src`` of the hidden nodes to draw faded as bridges, so that no drawn node
+    floats: for g = (the largest drawn hop) .. 2, each drawn hop-g node (in |contribution|
+    order) with no drawn hop-(g-1) neighbour gets its hop-(g-1) neighbour of largest
+    |contribution| (ties: source order), itself bridged in turn. The explorer page does the
+    same. (A hop-g node always has a hop-(g-1) neighbour among a full attribution's sources;
+    a top-k attribution may lack it.)"""
+    n = len(src.nodes)
+    drawn = np.zeros(n, bool)
+    drawn[drawn_idx] = True
+    rank = np.empty(n, np.int64)
+    rank[_top(src.values, None)] = np.arange(n)
+    adj = graph.adjacency[src.nodes][:, src.nodes].tocsr()
+    added: list[int] = []
+    for g in range(int(src.hops[drawn].max(initial=0)), 1, -1):
+        ring = np.flatnonzero(drawn & (src.hops == g))
+        for v in ring[np.argsort(rank[ring])]:
+            near = adj.indices[adj.indptr[v] : adj.indptr[v + 1]]
+            inner = near[src.hops[near] == g - 1]
+            if inner.size and not drawn[inner].any():
+                best = int(inner[np.argmin(rank[inner])])
+                drawn[best] = True
+                added.append(best)
+    return np.array(added, np.int64)
+
+
+def _score_split(src: _Sources, depth: int) -> str:
+    """``score +1.2 = self +0.5 + 1-hop +0.4 + ... + bias +0.1``: the target's score split by
+    hop (every source, not only the drawn ones); says so where the parts do not add up to the
+    logit (methods without completeness)."""
+    per_hop = np.bincount(src.hops, weights=src.values, minlength=depth + 1)
+    names = ["self", *(f"{h}-hop" for h in range(1, depth + 1))]
+    parts = [f"{name} {v:+.3g}" for name, v in zip(names, per_hop, strict=True)]
+    parts.append(f"bias {src.bias:+.3g}")
+    if src.rest:
+        parts.append(f"dropped by top-k {src.rest:+.3g}")
+    total = float(per_hop.sum() + src.bias + src.rest)
+    if abs(total - src.logit) <= 1e-3 * max(1.0, abs(src.logit)):
+        return f"score {src.logit:+.3g} = " + " + ".join(parts)
+    return (
+        f"score {src.logit:+.3g} ≠ " + " + ".join(parts) + f" = {total:+.3g} (this method's "
+        "parts do not add up to the score)"
     )
 
 
@@ -237,13 +314,19 @@ def _size_key(scale: float) -> list[float]:
 
 # ------------------------------------------------------------------------------ views
 def _legend_traces(classes: list[int], graph: Graph) -> list[go.Scatter]:
-    """One legend entry per class (a marker-less trace sharing the class's legend group)."""
+    """One legend entry per class (a marker-less trace sharing the class's legend group); the
+    swatches are outlined so that light fills stand out from the white background."""
     return [
         go.Scatter(
             x=[None],
             y=[None],
             mode="markers",
-            marker={"color": class_colour(c), "size": 12, "symbol": "circle"},
+            marker={
+                "color": class_colour(c),
+                "size": 12,
+                "symbol": "circle",
+                "line": {"width": 1, "color": RIM},
+            },
             name=_esc(graph.class_label(c)) if c >= 0 else "prediction not computed",
             legendgroup=f"class{c}",
             legendrank=100 + c if c >= 0 else 999,
@@ -261,18 +344,28 @@ def _hover(
     predicted: np.ndarray,
     total: float,
     about: str,
+    notes: list[str] | None = None,
 ) -> list[str]:
     lines = []
-    for v, h, c in zip(nodes.tolist(), hops.tolist(), values.tolist(), strict=True):
+    notes = notes or [""] * len(nodes)
+    rows = zip(nodes.tolist(), hops.tolist(), values.tolist(), notes, strict=True)
+    for v, h, c, note in rows:
         share = f"{100 * c / total:+.1f}% of Σ|C|" if total > 0 else "n/a"
+        split = next(
+            (name for name, mask in _SPLITS if np.asarray(getattr(graph, mask))[v]), "none"
+        )
         lines.append(
             f"<b>{_node_text(graph, v)}</b><br>hop {h}<br>"
             f"true class: {_esc(graph.class_label(int(graph.labels[v])))}<br>"
             f"predicted: "
             f"{_esc(graph.class_label(int(predicted[v]))) if predicted[v] >= 0 else 'not computed'}"
-            f"<br>contribution to {about}: {c:+.4g}<br>share: {share}"
+            f"<br>split: {split}<br>contribution to {about}: {c:+.4g}<br>share: {share}{note}"
         )
     return lines
+
+
+_SPLITS = (("train", "train_mask"), ("val", "val_mask"), ("test", "test_mask"))
+BRIDGE_NOTE = "<br><i>not in the top k: drawn faded as a bridge</i>"
 
 
 def niv(
@@ -291,23 +384,28 @@ def niv(
     """The NIV graph of ``target``: its neighbours up to ``hops`` away and their contributions.
 
     Args:
-        attribution: an :class:`namjax.nam.Attribution` covering ``target``.
+        attribution: an :class:`namjax.Attribution` covering ``target``.
         graph: the graph it was computed on.
         target: the node to explain.
         hops: neighbourhood radius, 1..K.
         cls: the class whose score is explained; default the target's predicted class.
         top_k: how many neighbours to draw, largest |contribution| first (``None``: all);
-            the rest are hidden and summarised in the subtitle.
+            the rest are hidden and summarised in the subtitle, except the bridges (hidden
+            nodes joining a drawn node to the target), drawn faded.
         predictions: ``(N,)`` class ids or ``(N, C)`` logits colouring every node; default the
             predictions stored in ``attribution`` (nodes that are not targets there are grey).
-        layout: ``"rings"`` (hop rings, deterministic) or ``"spring"`` (seeded force layout).
+        layout: ``"rings"`` (hop rings, deterministic, labelled "hop h") or ``"spring"``
+            (seeded force layout).
         labels: how many of the largest neighbours get a text label (the target always does).
         seed: seed of the spring layout.
 
     Returns:
         A figure whose node markers are one ``go.Scatter`` per predicted class (uid
         ``niv-nodes-<class>``, the target first in its trace), ``1 + min(top_k, #neighbours)``
-        markers in all; ``layout.meta`` holds the view, target, class and shown/hidden counts.
+        markers in all, plus the faded bridges (uid ``niv-bridges``), each node on a black rim
+        (``niv-rims``), training nodes circled (``niv-train``); every node trace carries the
+        node ids as ``customdata``. ``layout.meta`` holds the view, target, class, hops and
+        the shown/hidden/bridge counts.
     """
     _check_graph(attribution, graph)
     target = int(graph.check_nodes(target, "target")[0])
@@ -327,8 +425,11 @@ def niv(
     near = np.flatnonzero((src.nodes != target) & (src.hops <= hops))
     keep = near[_top(src.values[near], top_k)]
     hidden = np.setdiff1d(near, keep)
-    idx = np.concatenate([np.flatnonzero(src.nodes == target), keep])
+    shown = np.concatenate([np.flatnonzero(src.nodes == target), keep])
+    bridges = _bridges(src, shown, graph)
+    idx = np.concatenate([shown, bridges])
     nodes, node_hops, values = src.nodes[idx], src.hops[idx], src.values[idx]
+    faded = np.arange(len(idx)) >= len(shown)
 
     pcls = predicted[nodes]
     order = _ring_order(pcls, values)
@@ -339,10 +440,13 @@ def niv(
     scale = float(np.abs(values).max(initial=0.0))
     diameter = _diameter(values, scale)
     cls_name = _esc(graph.class_label(src.cls))
-    labelled = set((1 + _top(values[1:], labels)).tolist())  # the halo labels the target
+    labelled = set((1 + _top(values[1 : len(shown)], labels)).tolist())  # the halo: target
+    signs = np.sign(values).astype(np.int64)
     markers = {
+        "ids": nodes,
         "size": diameter,
-        "symbol": np.array([_SYMBOL[int(v)] for v in np.sign(values)], dtype=object),
+        "symbol": np.array([_SYMBOL[s] for s in signs], dtype=object),
+        "outline": np.array([OUTLINE[s] for s in signs], dtype=object),
         "textposition": _outward(pos),
         "text": np.array(
             [_esc(graph.node_label(v)) if i in labelled else "" for i, v in enumerate(nodes)],
@@ -357,18 +461,24 @@ def niv(
                 predicted,
                 total,
                 f"class {cls_name} of node {target}",
+                [BRIDGE_NOTE if f else "" for f in faded],
             ),
             dtype=object,
         ),
     }
+    train = np.asarray(graph.train_mask, bool)[nodes]
     present = sorted(set(pcls.tolist()))
     fig = go.Figure(
         [
             _edge_trace(nodes, pos, graph),
+            _train_trace(pos[train], diameter[train], nodes[train]),
+            _rim_trace(pos, diameter, markers["symbol"], faded),
+            _bridge_trace(faded, pos, pcls, markers),
+            *(_class_trace(c, (pcls == c) & ~faded, pos, markers) for c in present),
             _halo_trace(pos[0], diameter[0], graph, target),
-            *(_class_trace(c, pcls == c, pos, markers) for c in present),
             *_legend_traces(present, graph),
             *_sign_key(),
+            *_mark_key(train.any(), faded.any()),
             _size_key_trace(scale),
         ]
     )
@@ -380,6 +490,8 @@ def niv(
             f"; {hidden.size} more hidden (sum {src.values[hidden].sum():+.3g}, "
             f"{share:.1f}% of Σ|C|)"
         )
+        if bridges.size:
+            hidden_note += f", {bridges.size} of them drawn faded as bridges"
     true = graph.class_label(int(graph.labels[target]))
     fig.update_layout(
         title={
@@ -387,12 +499,13 @@ def niv(
             f"class {cls_name} (true: {_esc(true)})",
             "subtitle": {
                 "text": f"contributions to score {src.logit:.3g} from the {keep.size} largest of "
-                f"{near.size} neighbours within {hops} hop{'s' if hops > 1 else ''}{hidden_note}"
+                f"{near.size} neighbours within {hops} hop{'s' if hops > 1 else ''}"
+                f"{hidden_note}<br>{_score_split(src, int(attribution.depth))}"
             },
         },
         template="simple_white",
         width=950,
-        height=780,
+        height=800,
         hovermode="closest",
         legend={"x": 0.81, "y": 1.0, "xanchor": "left", "itemclick": "toggleothers"},
         xaxis={"visible": False, "domain": [0.0, 0.79]},
@@ -410,7 +523,7 @@ def niv(
                 "xanchor": "left",
             }
         ],
-        margin={"l": 20, "r": 20, "t": 90, "b": 20},
+        margin={"l": 20, "r": 20, "t": 110, "b": 20},
         meta={
             "view": "niv",
             "target": target,
@@ -418,21 +531,52 @@ def niv(
             "hops": hops,
             "shown": int(keep.size),
             "hidden": int(hidden.size),
+            "bridges": int(bridges.size),
         },
     )
     if layout == "rings":
-        for h in range(1, int(node_hops.max(initial=0)) + 1):
-            fig.add_shape(
-                type="circle",
-                x0=-h,
-                y0=-h,
-                x1=h,
-                y1=h,
-                line={"color": "#CCCCCC", "width": 1, "dash": "dot"},
-                fillcolor="rgba(0, 0, 0, 0)",
-                layer="below",
-            )
+        _label_rings(fig, int(node_hops.max(initial=0)))
     return fig
+
+
+def _label_rings(fig: go.Figure, rings: int) -> None:
+    """Dotted hop rings, each labelled "hop h" below the plot where the ring meets the x axis
+    (as on the explorer page)."""
+    r = rings + 0.45
+    fig.update_layout(
+        xaxis={
+            "visible": True,
+            "range": [-r, r],
+            "showgrid": False,
+            "zeroline": False,
+            "showline": False,
+            "ticks": "",
+            "tickvals": list(range(1, rings + 1)),
+            "ticktext": [f"hop {h}" for h in range(1, rings + 1)],
+            "tickfont": {"size": 11, "color": "#444444"},
+        },
+        yaxis={"range": [-r, r]},
+    )
+    for h in range(1, rings + 1):
+        fig.add_shape(
+            type="circle",
+            x0=-h,
+            y0=-h,
+            x1=h,
+            y1=h,
+            line={"color": "#B5B5B5", "width": 1, "dash": "dot"},
+            fillcolor="rgba(0, 0, 0, 0)",
+            layer="below",
+        )
+        fig.add_shape(
+            type="line",
+            x0=h,
+            x1=h,
+            y0=0,
+            y1=-r,
+            line={"color": "#CFCFCF", "width": 1, "dash": "dot"},
+            layer="below",
+        )
 
 
 def _class_trace(cls: int, mask: np.ndarray, pos: np.ndarray, markers: dict) -> go.Scatter:
@@ -445,9 +589,10 @@ def _class_trace(cls: int, mask: np.ndarray, pos: np.ndarray, markers: dict) -> 
             "size": markers["size"][mask],
             "color": class_colour(cls),
             "symbol": markers["symbol"][mask].tolist(),
-            "line": {"width": 1, "color": "#333333"},
-            "opacity": 0.9,
+            "line": {"width": OUTLINE_WIDTH, "color": markers["outline"][mask].tolist()},
+            "opacity": 1.0,
         },
+        customdata=markers["ids"][mask].tolist(),
         text=markers["text"][mask].tolist(),
         textposition=markers["textposition"][mask].tolist(),
         textfont={"size": 10},
@@ -456,6 +601,66 @@ def _class_trace(cls: int, mask: np.ndarray, pos: np.ndarray, markers: dict) -> 
         legendgroup=f"class{cls}",
         showlegend=False,
         uid=f"niv-nodes-{cls}",
+    )
+
+
+def _bridge_trace(faded: np.ndarray, pos: np.ndarray, pcls: np.ndarray, markers: dict):
+    """The bridge nodes: hidden by the top k but joining drawn nodes to the target; faded."""
+    return go.Scatter(
+        x=pos[faded, 0],
+        y=pos[faded, 1],
+        mode="markers",
+        marker={
+            "size": markers["size"][faded],
+            "color": [class_colour(int(c)) for c in pcls[faded]],
+            "symbol": markers["symbol"][faded].tolist(),
+            "line": {"width": OUTLINE_WIDTH, "color": markers["outline"][faded].tolist()},
+            "opacity": BRIDGE_OPACITY,
+        },
+        customdata=markers["ids"][faded].tolist(),
+        hovertext=markers["hover"][faded].tolist(),
+        hoverinfo="text",
+        showlegend=False,
+        uid="niv-bridges",
+    )
+
+
+def _rim_trace(pos: np.ndarray, diameter: np.ndarray, symbols: np.ndarray, faded: np.ndarray):
+    """A black marker ``RIM_EXTRA`` px wider behind every node marker: with the outline on top
+    it makes ▲ (black outline) and ▼ (white ring inside the black rim) differ at any size."""
+    return go.Scatter(
+        x=pos[:, 0],
+        y=pos[:, 1],
+        mode="markers",
+        marker={
+            "size": diameter + RIM_EXTRA,
+            "color": RIM,
+            "symbol": symbols.tolist(),
+            "line": {"width": 0},
+            "opacity": np.where(faded, BRIDGE_OPACITY, 1.0),
+        },
+        hoverinfo="skip",
+        showlegend=False,
+        uid="niv-rims",
+    )
+
+
+def _train_trace(pos: np.ndarray, diameter: np.ndarray, ids: np.ndarray) -> go.Scatter:
+    """Grey circles around the training nodes (their labels were seen in training)."""
+    return go.Scatter(
+        x=pos[:, 0],
+        y=pos[:, 1],
+        mode="markers",
+        marker={
+            "size": diameter + RIM_EXTRA + 8,
+            "symbol": "circle-open",
+            "color": TRAIN_RING,
+            "line": {"width": 1.5},
+        },
+        customdata=ids.tolist(),
+        hoverinfo="skip",
+        showlegend=False,
+        uid="niv-train",
     )
 
 
@@ -499,22 +704,49 @@ def _edge_trace(nodes: np.ndarray, pos: np.ndarray, graph: Graph) -> go.Scatter:
     )
 
 
+SIGN_NAMES = {
+    1: "▲ raises the class score (black outline)",
+    -1: "▼ lowers it (white ring inside the black rim)",
+}
+
+
+def _key(name: str, marker: dict, rank: int) -> go.Scatter:
+    return go.Scatter(
+        x=[None],
+        y=[None],
+        mode="markers",
+        marker=marker,
+        name=name,
+        legendrank=rank,
+        hoverinfo="skip",
+    )
+
+
 def _sign_key() -> list[go.Scatter]:
     return [
-        go.Scatter(
-            x=[None],
-            y=[None],
-            mode="markers",
-            marker={"symbol": _SYMBOL[s], "size": 12, "color": "#666666"},
-            name=name,
-            legendgroup="sign",
-            legendrank=50 + i,
-            hoverinfo="skip",
+        _key(
+            SIGN_NAMES[s],
+            {
+                "symbol": _SYMBOL[s],
+                "size": 12,
+                "color": "#999999",
+                "line": {"width": 2, "color": OUTLINE[s] if s > 0 else RIM},
+            },
+            50 + i,
         )
-        for i, (s, name) in enumerate(
-            ((1, "raises the class score"), (-1, "lowers the class score"))
-        )
+        for i, s in enumerate((1, -1))
     ]
+
+
+def _mark_key(train: bool, bridges: bool) -> list[go.Scatter]:
+    keys = []
+    if train:
+        marker = {"symbol": "circle-open", "size": 14, "color": TRAIN_RING, "line": {"width": 1.5}}
+        keys.append(_key("training node (label seen in training)", marker, 60))
+    if bridges:
+        marker = {"symbol": "circle", "size": 12, "color": "#999999", "opacity": BRIDGE_OPACITY}
+        keys.append(_key("faded: bridge outside the top k", marker, 61))
+    return keys
 
 
 def _size_key_trace(scale: float) -> go.Scatter:

@@ -7,8 +7,6 @@
 // subset) only through esc().
 
 const SYMBOL = { 1: "triangle-up", "-1": "triangle-down", 0: "circle" };
-const OUTLINE = { 1: "#000000", "-1": "#FFFFFF", 0: "#777777" }; // sign, second cue
-const TRAIN_RING = "#5A5A5A";
 const WALK_COLOUR = "#000000";
 const LABELLED = 10; // neighbours that get a text label, largest |contribution| first
 
@@ -82,7 +80,8 @@ function contributors(store, st) {
     bridges: bridges(store, st.node, shown, ranked.slice(st.k), st.hops),
     within: sum(counts),
     hiddenSum: sum(hopSums.slice(1, st.hops + 1)) - sum(shown.map((e) => e.c)),
-    bias: method.bias[at], logit: method.logits[at], absSum: method.abs_sum[at],
+    bias: method.bias[at], rest: method.rest[at], logit: method.logits[at],
+    absSum: method.abs_sum[at],
   };
 }
 
@@ -218,7 +217,10 @@ function nivFigure(store, st, view, source) {
   }));
   const faded = nodes.map((_, j) => j >= 1 + view.shown.length);
   const { x, y } = ringLayout(store, nodes);
-  const { max_diameter: big, min_diameter: small } = store.data.style;
+  // the marker encoding of niv.py (its STYLE): sign by symbol and by outline (black; white
+  // inside a black rim drawn behind every marker), training nodes circled, bridges faded
+  const style = store.data.style, { max_diameter: big, min_diameter: small } = style;
+  const fade = style.bridge_opacity;
   const scale = Math.max(0, ...nodes.map((e) => Math.abs(e.c)));
   const size = nodes.map((e) =>
     Math.max(scale > 0 ? big * Math.sqrt(Math.abs(e.c) / scale) : 0, small));
@@ -238,7 +240,9 @@ function nivFigure(store, st, view, source) {
       size: js.map((j) => size[j]),
       color: js.map((j) => store.colour(nodes[j].cls)),
       symbol: js.map((j) => SYMBOL[sign(nodes[j].c)]),
-      line: { width: 1.5, color: js.map((j) => OUTLINE[sign(nodes[j].c)]) },
+      line: {
+        width: style.outline_width, color: js.map((j) => style.outline[sign(nodes[j].c)]),
+      },
       opacity: extra.opacity,
     },
   });
@@ -272,14 +276,22 @@ function nivFigure(store, st, view, source) {
       type: "scatter", uid: "nx-train", mode: "markers", hoverinfo: "skip", showlegend: false,
       x: train.map((j) => x[j]), y: train.map((j) => y[j]),
       marker: {
-        symbol: "circle-open", size: train.map((j) => size[j] + 9), color: TRAIN_RING,
-        line: { width: 1.5 },
+        symbol: "circle-open", size: train.map((j) => size[j] + style.rim_extra + 8),
+        color: style.train_ring, line: { width: 1.5 },
+      },
+    },
+    {
+      type: "scatter", uid: "nx-rims", mode: "markers", hoverinfo: "skip", showlegend: false,
+      x, y,
+      marker: {
+        symbol: nodes.map((e) => SYMBOL[sign(e.c)]), size: size.map((d) => d + style.rim_extra),
+        color: style.rim, line: { width: 0 }, opacity: faded.map((f) => (f ? fade : 1)),
       },
     },
     points(pick(true), "nx-bridges", {
-      opacity: 0.35, note: "<br><i>not in the top k: drawn faded as a bridge</i>",
+      opacity: fade, note: "<br><i>not in the top k: drawn faded as a bridge</i>",
     }),
-    points(pick(false), "nx-nodes", { opacity: 0.95 }),
+    points(pick(false), "nx-nodes", { opacity: 1 }),
     {
       type: "scatter", uid: "nx-halo", mode: "markers+text", hoverinfo: "skip",
       x: [0], y: [0], text: [esc(store.name(st.node))], textposition: "top center",
@@ -288,26 +300,26 @@ function nivFigure(store, st, view, source) {
     },
     ...present.map((c) =>
       legendEntry(c >= 0 ? esc(store.classLabel(c)) : "prediction not computed", {
-        color: store.colour(c), size: 12, symbol: "circle",
+        color: store.colour(c), size: 12, symbol: "circle", line: { width: 1, color: style.rim },
       }),
     ),
-    legendEntry("▲ raises the class score (dark outline)", {
-      symbol: "triangle-up", color: "#999999", size: 12, line: { width: 1.5, color: OUTLINE[1] },
+    legendEntry("▲ raises the class score (black outline)", {
+      symbol: "triangle-up", color: "#999999", size: 12, line: { width: 2, color: style.rim },
     }),
-    legendEntry("▼ lowers it (light outline)", {
-      symbol: "triangle-down", color: "#999999", size: 12, line: { width: 1.5, color: OUTLINE[-1] },
+    legendEntry("▼ lowers it (white ring inside the black rim)", {
+      symbol: "triangle-down", color: "#999999", size: 12, line: { width: 2, color: style.rim },
     }),
     legendEntry("training node (label seen in training)", {
-      symbol: "circle-open", color: TRAIN_RING, size: 14, line: { width: 1.5 },
+      symbol: "circle-open", color: style.train_ring, size: 14, line: { width: 1.5 },
     }),
     legendEntry("faded: bridge outside the top k", {
-      symbol: "circle", color: "#999999", size: 12, opacity: 0.35,
+      symbol: "circle", color: "#999999", size: 12, opacity: fade,
     }, { showlegend: view.bridges.length > 0 }),
   ];
   const R = st.hops + 0.45, rings = Array.from({ length: st.hops }, (_, h) => h + 1);
   const layout = {
     height: 640, margin: { l: 8, r: 8, t: 8, b: 30 }, hovermode: "closest",
-    paper_bgcolor: "#FFFFFF", plot_bgcolor: "#E9E9E9", uirevision: `${st.node}`,
+    paper_bgcolor: "#FFFFFF", plot_bgcolor: "#FFFFFF", uirevision: `${st.node}`,
     xaxis: { // the hop labels: ticks at the rings' radii, below the rings
       range: [-R, R], showgrid: false, zeroline: false, showline: false, ticks: "",
       tickvals: rings.map((h) => h), ticktext: rings.map((h) => `hop ${h}`),
@@ -366,8 +378,9 @@ function barsFigure(store, st, view, source) {
 }
 
 function breakdownFigure(store, st, view) {
-  const names = [...hopNames(store.K), "bias", "logit"];
-  const values = [...view.hopSums, view.bias, view.logit];
+  const dropped = view.rest !== 0; // a top-k attribution: what it dropped
+  const names = [...hopNames(store.K), "bias", ...(dropped ? ["dropped"] : []), "logit"];
+  const values = [...view.hopSums, view.bias, ...(dropped ? [view.rest] : []), view.logit];
   const data = [{
     type: "waterfall", uid: "nx-breakdown", x: names, y: values,
     measure: [...values.slice(0, -1).map(() => "relative"), "absolute"],
@@ -606,8 +619,11 @@ function mount(root, data, { plotly, history: kind, start = null, onNode = () =>
       "This highlights the walks' edges, not their individual contributions.";
     ui.clearWalk.hidden = st.source === null;
     const parts = hopNames(store.K).map((name, h) => `${name} ${fmt(view.hopSums[h])}`);
+    parts.push(`bias ${fmt(view.bias)}`);
+    if (view.rest !== 0) parts.push(`dropped by top-k ${fmt(view.rest)}`);
+    const total = sum(view.hopSums) + view.bias + view.rest;
     ui.sums.textContent =
-      `${parts.join(" + ")} + bias ${fmt(view.bias)} = ${fmt(sum(view.hopSums) + view.bias)}; ` +
+      `${parts.join(" + ")} = ${fmt(total)}; ` +
       `logit of class ${store.classLabel(st.cls)}: ${fmt(view.logit)}`;
   }
 
@@ -699,6 +715,7 @@ export function mountPage() {
   const framed = window.self !== window.top;
   return mount(document.getElementById("namjax-explorer"), data, {
     plotly: window.Plotly, history: framed ? "stack" : "hash",
+    start: Number.isInteger(data.start) ? data.start : null, // the widget's page: its node
   });
 }
 
