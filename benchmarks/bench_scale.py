@@ -37,10 +37,8 @@ def peak_rss_gb() -> float:
 
 def one(n: int, mode: str, topk: int, epochs: int, budget: str, out: Path) -> dict:
     """Generate, train and explain one graph in this process; returns the measurements."""
-    from namjax import jobs
-    from namjax.explainer import nam
+    from namjax import jobs, nam, train  # names that an older checkout (--baseline) has too
     from namjax.synthetic import citation_graph
-    from namjax.training import train
 
     t0 = time.perf_counter()
     graph = citation_graph(n, seed=0)
