@@ -35,6 +35,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jax
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -308,7 +309,7 @@ class Attribution:
         sizes = np.diff(self.offsets)
         c = self.contributions
         rest = self.rest.astype(np.float64)
-        keep = None if top_k is None else topk_mask(self.offsets, c, top_k)
+        keep = None if top_k is None else select_topk(self.offsets, c, top_k)
         if keep is not None:
             dropped = np.where(keep, 0.0, c.astype(np.float64))
             rest = rest + np.add.reduceat(dropped, self.offsets[:-1], axis=0)
@@ -386,6 +387,16 @@ class Attribution:
                 "targets.parquet, nor a finished job)"
             )
         return from_tables(*tables)
+
+
+def select_topk(offsets: np.ndarray, contributions: np.ndarray, k: int) -> np.ndarray:
+    """:func:`topk_mask` where it is fastest: on the host with a CPU backend, else on the
+    device (:func:`namjax.engine.topk.device_topk_mask`; the same entries)."""
+    if jax.default_backend() == "cpu":
+        return topk_mask(offsets, contributions, k)
+    from namjax.engine.topk import device_topk_mask
+
+    return device_topk_mask(offsets, contributions, k)
 
 
 def topk_mask(offsets: np.ndarray, contributions: np.ndarray, k: int) -> np.ndarray:

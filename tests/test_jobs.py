@@ -21,6 +21,7 @@ import pytest
 
 from namjax import jobs
 from namjax.attribution import Attribution, topk_mask
+from namjax.engine.topk import SEGMENT_TOPK, device_topk_mask
 from namjax.errors import JobError, ModelError, NamjaxError
 from namjax.explainer import nam
 from namjax.subgraph import khop
@@ -92,6 +93,7 @@ def test_topk_mask_matches_a_slow_loop(k, ties):
     shape = (offsets[-1], 3)
     c = (rng.integers(-4, 5, shape) if ties else rng.normal(size=shape)).astype(np.float32)
     keep = topk_mask(offsets, c, k)
+    np.testing.assert_array_equal(device_topk_mask(offsets, c, k), keep)  # the GPU path
     for t in range(len(sizes)):
         s = slice(offsets[t], offsets[t + 1])
         for j in range(3):
@@ -100,6 +102,17 @@ def test_topk_mask_matches_a_slow_loop(k, ties):
             expected = np.zeros(sizes[t], bool)
             expected[order] = True
             np.testing.assert_array_equal(keep[s][:, j], expected)
+
+
+def test_device_topk_compiles_once_per_padded_shape():
+    rng = np.random.default_rng(1)
+    traces = SEGMENT_TOPK.traces
+    for n in (300, 301, 350):  # one padded shape
+        sizes = np.full(n // 50, 50)
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        c = rng.normal(size=(offsets[-1], 2)).astype(np.float32)
+        np.testing.assert_array_equal(device_topk_mask(offsets, c, 4), topk_mask(offsets, c, 4))
+    assert SEGMENT_TOPK.traces - traces == 1
 
 
 def test_khop_walks_bound_the_neighbourhoods(karate):
