@@ -21,6 +21,7 @@ from namjax.errors import (
     OutputError,
     ViewError,
 )
+from namjax.evaluation import Evaluation, evaluate
 from namjax.explainer import explain, nam
 from namjax.features import feature_contributions
 from namjax.graph import Graph
@@ -60,6 +61,7 @@ __all__ = [
     "DatasetError",
     "DeviceGraph",
     "EdgeAttribution",
+    "Evaluation",
     "GCNConv",
     "GINConv",
     "GNNConfig",
@@ -83,6 +85,7 @@ __all__ = [
     "deletion_figure",
     "device_graph",
     "edge_contributions",
+    "evaluate",
     "explain",
     "explore",
     "feature_contributions",

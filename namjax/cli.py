@@ -303,6 +303,62 @@ def _explore(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- evaluate
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
+    from namjax.groundtruth import BENCHMARKS
+    from namjax.methods import METHODS
+
+    p.add_argument(
+        "--benchmark",
+        required=True,
+        choices=(*BENCHMARKS, "all"),
+        help="the synthetic benchmark, or all four",
+    )
+    p.add_argument(
+        "--methods",
+        default=",".join(METHODS),
+        help=f"comma-separated attribution methods; default all ({', '.join(METHODS)})",
+    )
+    p.add_argument("--seeds", type=_positive_int, default=5, help="model seeds; default 5")
+    p.add_argument(
+        "--epochs", type=_positive_int, default=None, help="override the protocol's epochs"
+    )
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty directory")
+    p.add_argument("--out", required=True, help="directory for results.parquet and index.html")
+
+
+@command(
+    "evaluate",
+    "ground-truth evaluation of every method on the synthetic benchmarks",
+    _evaluate_args,
+)
+def _evaluate(args: argparse.Namespace) -> int:
+    from namjax.evaluation import EVALUATION_FILES, check_methods, evaluate
+
+    out = _check_out_dir(args, ours=EVALUATION_FILES)
+    methods = check_methods([m.strip() for m in args.methods.split(",")])
+    result = evaluate(
+        args.benchmark, methods, args.seeds, epochs=args.epochs, progress=not args.json
+    )
+    result.save(out, overwrite=args.overwrite)
+    rows = result.summary().to_pylist()
+    edge = {
+        f"{r['benchmark']} {r['method']} {r['variant']}": r["mean"]
+        for r in rows
+        if r["metric"] == "edge_auroc" and r["method"] in methods
+    }
+    runs = result.meta["runs"]
+    summary = {"out": str(out), "runs": runs, "edge_auroc": edge}
+    passed = sum(r["passed"] for r in runs)
+    emit(
+        args,
+        summary,
+        f"evaluated {', '.join(methods)} on {args.benchmark} ({len(runs)} runs, {passed} passed "
+        f"the accuracy bar); wrote {out}/results.parquet and index.html",
+    )
+    return 0
+
+
 # ---------------------------------------------------------------------------- datasets
 def _datasets_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(

@@ -295,7 +295,7 @@ def from_pyg_explainer_dataset(
     extra = np.empty((0, 2), np.int64)
     graph = _graph(name, edge_index, y, x, None, rng)
     params = {"source": "torch_geometric.datasets.ExplainerDataset"}
-    return _finish(graph, motif, extra, int(sizes[0]), name, params, seed)
+    return finish_benchmark(graph, motif, extra, int(sizes[0]), name, params, seed)
 
 
 # ------------------------------------------------------------------------ assembly
@@ -360,7 +360,7 @@ def _random_edges(edges, motif, count, rng) -> np.ndarray:
 def _benchmark(name, edges, labels, motif, extra, x, class_names, size, params, seed, rng):
     both = np.concatenate([edges, edges[:, ::-1]]).T
     graph = _graph(name, both, labels, x, class_names, rng)
-    return _finish(graph, motif, extra, size, name, params, seed)
+    return finish_benchmark(graph, motif, extra, size, name, params, seed)
 
 
 def _graph(name, edge_index, labels, x, class_names, rng) -> Graph:
@@ -382,7 +382,9 @@ def _graph(name, edge_index, labels, x, class_names, rng) -> Graph:
     )
 
 
-def _finish(graph, motif, extra, size, name, params, seed) -> Benchmark:
+def finish_benchmark(graph, motif, extra, size, name, params, seed) -> Benchmark:
+    """The :class:`Benchmark` of a generated ``graph`` with motif ids ``motif (N,)``: its motif
+    edges (both ends in one motif) as the edge mask, ``extra (R, 2)`` as the noise edges."""
     a = graph.adjacency
     rows = np.repeat(np.arange(graph.num_nodes), np.diff(a.indptr))
     edge_mask = (motif[rows] >= 0) & (motif[rows] == motif[a.indices])

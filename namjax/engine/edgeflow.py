@@ -53,7 +53,8 @@ def flows_one(steps, values, tangents, slopes, senders, receivers, pos) -> jax.A
         return jax.ops.segment_sum(w[:, None, None] * y[receivers], senders, num_segments=n)
 
     c = step_widths(steps)[-1]
-    y = jnp.zeros((n, c, c), tangents[0][0].dtype).at[0].set(jnp.eye(c))  # ∂Z[a, :]/∂z_S
+    dtype = tangents[0][0].dtype
+    y = jnp.zeros((n, c, c), dtype).at[0].set(jnp.eye(c, dtype=dtype))  # ∂Z[a, :]/∂z_S
     flows = []
     for s in range(len(steps) - 1, -1, -1):
         step = steps[s]
