@@ -15,9 +15,12 @@ features, edges, labels and public split) with the same protocol:
   71.9).
 
 Weights are initialised by each framework its own way (namjax: Glorot; PyG: its defaults), so
-the two means are compared, not the runs. Prints per-seed values, then a table last.
+the two means are compared, not the runs; with ``--same-init`` namjax starts every seed from
+the PyG model's initial weights (imported with ``namjax.from_pyg``), so the runs differ only in
+their dropout draws and arithmetic. Prints per-seed values, then a table last.
 
 Usage: python benchmarks/bench_accuracy.py [--data-dir DIR] [--seeds 10] [--archs gcn,sgc,...]
+       [--datasets cora,citeseer] [--same-init]
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-from pyg_baselines import KIPF, SGC, pyg_data, pyg_train
+from pyg_baselines import KIPF, SGC, pyg_data, pyg_model, pyg_train
 
 from namjax.datasets import load_dataset
 from namjax.model import GNNConfig
@@ -46,7 +49,7 @@ REPORTED = {  # test accuracy the papers report on the public split
 
 
 # ---------------------------------------------------------------------------- namjax side
-def namjax_train(arch: str, graph, seed: int, hp: dict) -> tuple[float, float, int]:
+def namjax_train(arch: str, graph, seed: int, hp: dict, init=None) -> tuple[float, float, int]:
     options = {"hops": 2} if arch == "sgc" else {}
     config = GNNConfig.create(
         arch,
@@ -58,19 +61,43 @@ def namjax_train(arch: str, graph, seed: int, hp: dict) -> tuple[float, float, i
     )
     r = train(
         graph,
-        config,
+        None if init is not None else config,
         seed=seed,
         epochs=hp["epochs"],
         lr=hp["lr"],
         weight_decay=hp["weight_decay"],
         patience=hp["patience"],
+        init=init,
     )
     return r.test_accuracy, r.val_accuracy, r.epochs
 
 
-def both(arch: str, graph, data, hp: dict, seeds: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(seeds, 3)`` test accuracy, val accuracy and epochs per seed, namjax and PyG."""
-    ours = [namjax_train(arch, graph, s, hp) for s in range(seeds)]
+def pyg_init(arch: str, graph, data, seed: int, hp: dict):
+    """The weights PyG's side starts from with ``seed``, as a namjax model with the protocol's
+    dropout (``namjax.from_pyg`` of the untrained PyG model, logits checked)."""
+    import dataclasses
+
+    import torch
+    from flax import nnx
+
+    from namjax.model import GNN
+    from namjax.pyg import from_pyg
+
+    torch.manual_seed(seed)
+    imported, _ = from_pyg(pyg_model(arch, data.num_features, graph.num_classes, 0.0), data)
+    config = dataclasses.replace(imported.config, dropout=hp["dropout"])
+    init = GNN(config, rngs=nnx.Rngs(0))
+    nnx.update(init, nnx.state(imported, nnx.Param))
+    return init
+
+
+def both(arch: str, graph, data, hp: dict, seeds: int, same_init: bool = False):
+    """``(seeds, 3)`` test accuracy, val accuracy and epochs per seed, namjax and PyG; with
+    ``same_init`` namjax starts each seed from PyG's initial weights (paired runs)."""
+    ours = [
+        namjax_train(arch, graph, s, hp, pyg_init(arch, graph, data, s, hp) if same_init else None)
+        for s in range(seeds)
+    ]
     theirs = [pyg_train(arch, data, graph.num_classes, s, hp)[:3] for s in range(seeds)]
     return np.array(ours, np.float64), np.array(theirs, np.float64)
 
@@ -90,20 +117,27 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path(default_dir))
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--archs", default="gcn,sgc,sage,gin")
+    parser.add_argument("--datasets", default="cora,citeseer")
+    parser.add_argument(
+        "--same-init",
+        action="store_true",
+        help="namjax starts each seed from PyG's initial weights (paired runs; not for sgc)",
+    )
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     t_start = time.perf_counter()
     rows = []
-    for name in ("cora", "citeseer"):
+    for name in args.datasets.split(","):
         graph = load_dataset(name, args.data_dir)
         data = pyg_data(graph)
         for arch in args.archs.split(","):
             if arch == "sgc":  # SGC's own protocol (the Kipf one would drop out X before Â^K)
                 found = [(name, "sgc (SGC protocol)", *tuned(graph, data, args.seeds))]
             else:
-                found = [(name, arch, "", *both(arch, graph, data, KIPF, args.seeds))]
+                runs = both(arch, graph, data, KIPF, args.seeds, args.same_init)
+                found = [(name, arch, "same init" if args.same_init else "", *runs)]
             for row in found:
                 print(f"{name} {row[1]}: namjax {row[3][:, 0]} PyG {row[4][:, 0]}", flush=True)
             rows += found

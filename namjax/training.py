@@ -74,17 +74,25 @@ def train(
     weight_decay: float = 5e-4,
     patience: int = 10,
     progress: bool = False,
+    init: GNN | None = None,
 ) -> TrainResult:
     """Train a model on ``graph``'s train nodes, early-stopping on its validation nodes.
 
     ``config`` defaults to Kipf's 2-layer GCN (hidden 16, ReLU, dropout 0.5) sized for
     ``graph``. The same ``seed`` gives the same weights and numbers. ``patience=0`` disables
     early stopping. ``progress`` shows a tqdm bar on stderr (started once the loop is
-    compiled, so its rate and ETA are the loop's).
+    compiled, so its rate and ETA are the loop's). ``init``: start from (a copy of) this
+    model's weights instead of drawing them from ``seed`` (which still seeds the dropout), e.g.
+    a PyG model's initialisation imported with :func:`namjax.from_pyg`; ``config`` is then
+    ``init``'s.
     """
+    if init is not None:
+        if config is not None and config != init.config:
+            raise OptionError("give either config or init (whose config it is), not both")
+        config = init.config
     config = _check_inputs(graph, config, epochs, lr, weight_decay, patience)
     start = time.perf_counter()
-    model = GNN(config, rngs=nnx.Rngs(seed))
+    model = GNN(config, rngs=nnx.Rngs(seed)) if init is None else nnx.clone(init)
     graphdef, params = nnx.split(model, nnx.Param)
     dg = device_graph(graph, model.operators)
     inputs = _Inputs(

@@ -96,6 +96,24 @@ def test_reproducible_and_seed_dependent(karate):
     assert not np.array_equal(predict(a.model, karate), predict(c.model, karate))
 
 
+def test_training_from_given_weights(karate):
+    """init= starts from a copy of a model's weights: the weights seed s would draw give seed
+    s's run exactly; other weights give another run; the given model is left untouched."""
+    config = GNNConfig.create("gcn", karate.num_features, karate.num_classes)
+    drawn = GNN(config, rngs=nnx.Rngs(3))
+    before = predict(drawn, karate)
+    same = train(karate, seed=3, init=drawn)
+    np.testing.assert_array_equal(
+        predict(same.model, karate), predict(train(karate, seed=3).model, karate)
+    )
+    np.testing.assert_array_equal(predict(drawn, karate), before)
+    other = train(karate, seed=3, init=GNN(config, rngs=nnx.Rngs(9)))
+    assert not np.array_equal(predict(other.model, karate), predict(same.model, karate))
+    sage = GNNConfig.create("sage", karate.num_features, karate.num_classes)
+    with pytest.raises(NamjaxError, match="either config or init"):
+        train(karate, sage, init=drawn)
+
+
 def test_progress_display_gives_the_same_run(karate, capsys):
     quiet = train(karate, seed=1)
     shown = train(karate, seed=1, progress=True)
