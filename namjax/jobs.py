@@ -18,9 +18,13 @@ With ``top_k=k`` only the ``k`` largest ``|contribution|`` per (target, class) a
 ``targets`` table holds the bias and the sum of the dropped contributions (``rest``), so
 ``sum(kept) + rest + bias == logit`` stays checkable.
 
+The chunks run as a pipeline: while the device computes chunk i, one thread plans chunk i+1 and
+another selects the top-k of chunk i-1 and writes its parts (:func:`run`).
+
 Under ``jax.distributed`` (see :func:`initialize_distributed`) process ``p`` of ``n`` computes
 the chunks ``i`` with ``i % n == p`` and writes their parts; process 0 writes ``_SUCCESS`` after
-a barrier.
+a barrier. At every barrier the processes tell each other whether they failed, so one refusing
+or failing process stops the others with one line.
 """
 
 from __future__ import annotations
