@@ -63,16 +63,24 @@ class EdgeAttribution:
         s = slice(self.offsets[hit[0]], self.offsets[hit[0] + 1])
         return self.layer[s], self.sender[s], self.receiver[s], self.flows[s]
 
-    def edge_scores(self, cls: int | None = None) -> tuple[np.ndarray, ...]:
+    def edge_scores(
+        self, cls: int | None = None, *, slot: int | None = None
+    ) -> tuple[np.ndarray, ...]:
         """``(target, sender, receiver, score)``, one row per (target, edge): the flows summed
-        over layers for class ``cls`` (default each target's predicted class) — an edge score
-        comparable with PyG's ``edge_mask``."""
+        over layers for class ``cls`` (default each target's predicted class), or for class
+        slot ``slot`` (e.g. 0 of ``classes="true"``) — an edge score comparable with PyG's
+        ``edge_mask``."""
         row = np.repeat(np.arange(len(self.targets)), np.diff(self.offsets))
-        want = self.predicted if cls is None else np.full(len(self.targets), int(cls))
-        match = self.classes == want[:, None]
-        if not match.any(axis=1).all():
-            raise AttributionError(f"class {cls} was not computed for every target")
-        value = self.flows[np.arange(len(row)), np.argmax(match, axis=1)[row]]
+        if slot is not None:
+            if cls is not None:
+                raise AttributionError("give cls or slot, not both")
+            value = self.flows[:, slot]
+        else:
+            want = self.predicted if cls is None else np.full(len(self.targets), int(cls))
+            match = self.classes == want[:, None]
+            if not match.any(axis=1).all():
+                raise AttributionError(f"class {cls} was not computed for every target")
+            value = self.flows[np.arange(len(row)), np.argmax(match, axis=1)[row]]
         n = int(max(self.sender.max(initial=0), self.receiver.max(initial=0))) + 1
         key = (row * n + self.sender) * n + self.receiver
         uniq, inverse = np.unique(key, return_inverse=True)

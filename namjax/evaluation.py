@@ -48,6 +48,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from flax import nnx
+from scipy.special import softmax
 
 from namjax.attribution import Attribution
 from namjax.edges import edge_contributions
@@ -66,6 +67,7 @@ from namjax.metrics import (
     characterization_score,
     edge_auroc,
     explanation_accuracy,
+    nan_mean,
     node_auroc,
     node_ground_truth,
     topk_accuracy,
@@ -400,8 +402,8 @@ def evaluate_model(
             rows.add(name, variant, "node_auroc", auc.mean)
             rows.add(name, variant, "node_auroc_pooled", auc.pooled)
             sc, lab, grp = node_ground_truth(att, benchmark, cls="label")
-            rows.add(name, variant, "topk_accuracy", _nanmean(topk_accuracy(sc, lab, grp)))
-            rows.add(name, variant, "gea", _nanmean(explanation_accuracy(sc, lab, grp)))
+            rows.add(name, variant, "topk_accuracy", nan_mean(topk_accuracy(sc, lab, grp)))
+            rows.add(name, variant, "gea", nan_mean(explanation_accuracy(sc, lab, grp)))
             t, u, v, flow = flows.get(name, edges)
             if name in flows:
                 edge_score = np.abs(flow) if variant == "abs" else flow
@@ -555,12 +557,7 @@ def _with_scores(att: Attribution, scores: np.ndarray) -> Attribution:
 def _edge_rows(flows) -> tuple[np.ndarray, ...]:
     """``(target, u, v, score)`` per directed edge of each target's computation subgraph (flows
     of the one class slot summed over layers, self-loops dropped), sorted by (target, u, v)."""
-    row = np.repeat(np.arange(len(flows.targets)), np.diff(flows.offsets))
-    n = int(max(flows.sender.max(initial=0), flows.receiver.max(initial=0))) + 1
-    key = (row * n + flows.sender) * n + flows.receiver
-    uniq, inverse = np.unique(key, return_inverse=True)
-    score = np.bincount(inverse, weights=flows.flows[:, 0].astype(np.float64), minlength=len(uniq))
-    t, u, v = flows.targets[uniq // (n * n)], (uniq // n) % n, uniq % n
+    t, u, v, score = flows.edge_scores(slot=0)
     keep = u != v
     return t[keep], u[keep], v[keep], score[keep]
 
@@ -587,20 +584,15 @@ def _fidelity_rows(rows: _Rows, name: str, variant: str, pert, ranking: str) -> 
         name, variant, "characterization", characterization_score(fid["fid_plus"], fid["fid_minus"])
     )
     idx = [i for i, (r, _) in enumerate(pert.rankings) if r == ranking]
-    p0 = _softmax(pert.original)
-    gef = np.mean([unfaithfulness(p0, _softmax(pert.fidelity_logits[i, 1])).mean() for i in idx])
+
+    def probabilities(z):
+        return softmax(np.asarray(z, np.float64), axis=-1)
+
+    p0 = probabilities(pert.original)
+    gef = np.mean(
+        [unfaithfulness(p0, probabilities(pert.fidelity_logits[i, 1])).mean() for i in idx]
+    )
     rows.add(name, variant, "unfaithfulness", gef)
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = np.asarray(z, np.float64)
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def _nanmean(x: np.ndarray) -> float:
-    x = x[~np.isnan(x)]
-    return float(x.mean()) if x.size else float("nan")
 
 
 def _example_target(bench: Benchmark, targets: np.ndarray) -> int:

@@ -182,7 +182,7 @@ def node_auroc(
     contribution (see :func:`node_ground_truth`) against "same motif as the target"."""
     scores, labels, groups = node_ground_truth(attribution, benchmark, cls=cls, absolute=absolute)
     per = grouped_roc_auc(scores, labels, groups, len(attribution.targets))
-    return AUROC(np.asarray(attribution.targets), per, _nanmean(per), roc_auc(scores, labels))
+    return AUROC(np.asarray(attribution.targets), per, nan_mean(per), roc_auc(scores, labels))
 
 
 def edge_auroc(
@@ -218,7 +218,7 @@ def edge_auroc(
         labels &= benchmark.motif[u] == benchmark.motif[target]
     ids, groups = np.unique(target, return_inverse=True)
     per = grouped_roc_auc(score, labels, groups, len(ids))
-    return AUROC(ids, per, _nanmean(per), roc_auc(score, labels))
+    return AUROC(ids, per, nan_mean(per), roc_auc(score, labels))
 
 
 # ------------------------------------------------------------------------ prediction metrics
@@ -335,5 +335,6 @@ def _num_groups(groups: np.ndarray, num_groups: int | None) -> int:
     return int(num_groups)
 
 
-def _nanmean(x: np.ndarray) -> float:
+def nan_mean(x: np.ndarray) -> float:
+    """The mean of the non-NaN entries of ``x`` (NaN when there are none)."""
     return float(np.mean(x[~np.isnan(x)])) if (~np.isnan(x)).any() else float("nan")

@@ -81,3 +81,9 @@ def test_edge_scores_sum_the_layers(karate, karate_model):
         edges.for_target(3)
     predicted_only = edge_contributions(karate_model, karate, targets=[0], classes="predicted")
     assert predicted_only.flows.shape[1] == 1
+    # a class slot picked directly: slot 1 of classes="all" is class 1 for every target
+    by_slot, by_class = edges.edge_scores(slot=1), edges.edge_scores(cls=1)
+    for got, want in zip(by_slot, by_class, strict=True):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(AttributionError, match="cls or slot"):
+        edges.edge_scores(1, slot=1)

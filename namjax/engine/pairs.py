@@ -22,6 +22,7 @@ import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 
 import jax
 import jax.numpy as jnp
@@ -101,7 +102,7 @@ class PairPlan:
     edges: int
     padding_overhead: float
 
-    @property
+    @cached_property
     def nbytes(self) -> int:
         return sum(x.nbytes for x in jax.tree.leaves(self.chunks))
 
