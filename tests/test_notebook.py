@@ -57,7 +57,7 @@ def execute(nb, tmp_path: Path, monkeypatch, cwd: Path, **options):
 
 def export_html(nb) -> str:
     """nbconvert's HTML export; a mimetype it cannot represent fails the test."""
-    exporters = pytest.importorskip("nbconvert.exporters")
+    exporters = require("nbconvert.exporters")  # a test dependency: CI fails without it
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*not able to be represented")
         body, _ = exporters.HTMLExporter().from_notebook_node(nb)
@@ -66,7 +66,7 @@ def export_html(nb) -> str:
 
 @pytest.mark.slow
 def test_notebook_runs_and_keeps_its_figures_in_html(tmp_path, monkeypatch):
-    pytest.importorskip("nbconvert")
+    require("nbconvert")
     nb = nbformat.read(NOTEBOOK, as_version=4)
     outputs = execute(nb, tmp_path, monkeypatch, NOTEBOOK.parent)
 
