@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 
 from namjax.errors import AttributionError
 from namjax.outputs import check_output_dir, write_table
-from namjax.subgraph import next_pow2
+from namjax.subgraph import expand, round_up
 
 SCHEMA_VERSION = 1
 CONTRIBUTIONS = pa.schema(
@@ -311,8 +311,14 @@ class Attribution:
         rest = self.rest.astype(np.float64)
         keep = None if top_k is None else select_topk(self.offsets, c, top_k)
         if keep is not None:
-            dropped = np.where(keep, 0.0, c.astype(np.float64))
-            rest = rest + np.add.reduceat(dropped, self.offsets[:-1], axis=0)
+            kept = np.flatnonzero(keep)  # row-major: by target, then source, then class
+            pair, slot = np.divmod(kept, q)
+            seg = np.repeat(np.arange(t), sizes)[pair]
+            values = c.ravel()[kept]
+            # the dropped scores' sum: all of the segment's minus the kept ones' (float64)
+            dropped = np.add.reduceat(c, self.offsets[:-1], axis=0, dtype=np.float64)
+            dropped -= np.bincount(seg * q + slot, values, t * q).reshape(t, q)
+            rest = rest + np.where((sizes > top_k)[:, None], dropped, 0.0)
         provenance = self.provenance()
         if top_k is not None:
             provenance["top_k"] = min(top_k, self.top_k or top_k)
@@ -339,14 +345,12 @@ class Attribution:
                 c.astype(np.float32, copy=False).ravel(),
             ]
         else:
-            seg = np.repeat(np.arange(t), sizes)
-            pair, slot = np.nonzero(keep)  # row-major: by target, then source, then class
             columns = [
-                self.targets[seg[pair]].astype(np.int32),
-                self.classes[seg[pair], slot].astype(np.int32),
+                self.targets[seg].astype(np.int32),
+                self.classes[seg, slot].astype(np.int32),
                 self.sources[pair].astype(np.int32),
                 self.hops[pair].astype(np.int8),
-                c[pair, slot].astype(np.float32),
+                values.astype(np.float32),
             ]
         contributions = pa.table(columns, schema=CONTRIBUTIONS.with_metadata(meta))
         return targets, contributions
@@ -404,27 +408,34 @@ def topk_mask(offsets: np.ndarray, contributions: np.ndarray, k: int) -> np.ndar
 
     ``offsets (T+1,)`` delimit the targets' rows of ``contributions (P, Q)``; among equal values
     at the cut the earlier rows are kept. Segments of at most ``k`` rows are kept whole. The
-    others are laid out densely in groups of equal power-of-two width ``w`` (padding below
-    every ``|c|``), and one ``np.partition`` per group finds each segment's and column's k-th
-    largest ``|c|`` in linear time; the rows above it are kept, and the earliest of the rows
-    equal to it fill the remaining places.
+    others are laid out densely in groups of equal width (sizes rounded up to 16 steps per
+    power of two, padded below every ``|c|``), and one ``np.partition`` per group finds each
+    segment's and column's k-th largest ``|c|`` in linear time. The rows at or above it are
+    kept; where ties at the cut would keep more than ``k``, the earliest of the rows equal to
+    it fill the places left.
     """
-    p, q = contributions.shape
     sizes = np.diff(offsets)
-    keep = np.ones((p, q), bool)
+    a = np.abs(contributions.astype(np.float32, copy=False))
+    kth = np.full((len(sizes), a.shape[1]), -np.inf, np.float32)
     long = np.flatnonzero(sizes > k)
-    widths = next_pow2(sizes[long])
+    widths = round_up(sizes[long], 16)
     for w in np.unique(widths):
         segs = long[widths == w]
         valid = np.arange(w) < sizes[segs][:, None]  # (S, w)
-        rows = np.where(valid, offsets[segs][:, None] + np.arange(w), 0)
-        a = np.abs(contributions[rows].astype(np.float32))  # (S, w, Q)
-        a[~valid] = -1.0
-        kth = np.partition(a, w - k, axis=1)[:, w - k][:, None]  # (S, 1, Q)
-        above, equal = a > kth, a == kth
-        room = k - above.sum(axis=1, keepdims=True)
-        kept = above | (equal & (np.cumsum(equal, axis=1) <= room))
-        keep[rows[valid]] = kept[valid]
+        dense = a[np.where(valid, offsets[segs][:, None] + np.arange(w), 0)]
+        dense[~valid] = -1.0  # (S, w, Q)
+        kth[segs] = np.partition(dense, w - k, axis=1)[:, w - k]
+    keep = a >= np.repeat(kth, sizes, axis=0)
+    if keep.sum() > np.minimum(sizes, k).sum() * a.shape[1]:  # ties at some cut
+        tied, col = np.nonzero(np.add.reduceat(keep, offsets[:-1], axis=0, dtype=np.int64) > k)
+        owner, rows = expand(offsets, tied)
+        value, cut = a[rows, col[owner]], kth[tied, col][owner]
+        equal = value == cut
+        rank = np.cumsum(equal)  # of the rows equal to the cut, the earliest fill the places
+        starts = np.cumsum(sizes[tied]) - sizes[tied]
+        rank -= np.repeat(rank[starts] - equal[starts], sizes[tied])
+        room = k - np.bincount(owner, value > cut, len(tied))
+        keep[rows, col[owner]] = (value > cut) | (equal & (rank <= room[owner]))
     return keep
 
 

@@ -271,12 +271,22 @@ def _packed(kh: KHop, rows: np.ndarray, sizes: np.ndarray) -> Bucket:
     return Bucket(rows, tuple(int(s) for s in sizes), nodes, mask)
 
 
-def round_up(x: int, steps: int = 8, minimum: int = 1) -> int:
+def round_up(x, steps: int = 8, minimum: int = 1):
     """``x >= 1`` rounded up to one of ``steps`` evenly spaced sizes per power of two (waste
     below ``1 / steps`` beyond the first few integers), and to at least ``minimum``: few
-    distinct padded shapes."""
-    step = max(int(next_pow2(x)) // steps, 1)
-    return max(-(-int(x) // step) * step, minimum)
+    distinct padded shapes. Elementwise on an array (returns an int64 array), else an int."""
+    v = np.asarray(x, np.int64)
+    step = np.maximum(next_pow2(v) // steps, 1)
+    out = np.maximum(-(-v // step) * step, minimum)
+    return out if v.ndim else int(out)
+
+
+def expand(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each ``i``, the entries ``indptr[rows[i]]:indptr[rows[i]+1]`` of a CSR-like layout,
+    concatenated: returns ``(i per entry, entry index)``."""
+    starts, counts = indptr[rows], indptr[rows + 1] - indptr[rows]
+    owner = np.repeat(np.arange(len(rows)), counts)
+    return owner, np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
 
 
 def size_buckets(

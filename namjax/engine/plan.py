@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 from namjax.graph import Graph
-from namjax.subgraph import KHop, reach, round_up
+from namjax.subgraph import KHop, expand, reach, round_up
 
 MIN_SLOTS = 1024
 """Smallest padded level or edge count of a chunk, so that small calls (e.g. one target at a
@@ -99,9 +99,9 @@ def plan_chunk(graph: Graph, kh: KHop) -> Chunk:
     nodes, edges, sizes = [], [], [len(prev_keys)]
     for level in range(1, k + 1):
         keys = kh.targets if level == k else np.flatnonzero(within[k - level])
-        recv, pos = _expand(a_hat.indptr, keys)  # (v, w) with v = keys[recv]
+        recv, pos = expand(a_hat.indptr, keys)  # (v, w) with v = keys[recv]
         key_index[prev_keys] = np.arange(len(prev_keys))
-        pair_edge, src = _expand(prev_indptr, key_index[a_hat.indices[pos]])  # -> pairs (w, φ)
+        pair_edge, src = expand(prev_indptr, key_index[a_hat.indices[pos]])  # -> pairs (w, φ)
         query_row, query_col = recv[pair_edge], prev_src[src]
         if level == k:
             dst = _pair_positions(kh.pair_target, kh.nodes, kh.by_node, query_row, query_col, n)
@@ -159,14 +159,6 @@ def _pair_positions(
         )
         out[q] = table[query_rows[q] * n + query_cols[q] - base]
     return out
-
-
-def _expand(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each ``i``, the entries ``indptr[rows[i]]:indptr[rows[i]+1]``, concatenated:
-    returns ``(i per entry, entry index)``."""
-    starts, counts = indptr[rows], indptr[rows + 1] - indptr[rows]
-    owner = np.repeat(np.arange(len(rows)), counts)
-    return owner, np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
 
 
 def split_targets(kh: KHop, widths: tuple[int, ...], budget: int) -> list[tuple[int, int]]:
