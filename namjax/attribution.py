@@ -67,6 +67,9 @@ TARGETS = pa.schema(
     ]
 )
 TABLES = ("targets", "contributions")
+DICTIONARY = {"targets": ["class", "predicted", "label"], "contributions": ["class", "hop"]}
+"""The columns of each table worth dictionary-encoding (few distinct values); the others are
+written plain (with the columns' own run-length and compression), which is faster."""
 META_KEY = b"namjax"
 SUCCESS_FILE = "_SUCCESS"
 
@@ -370,8 +373,8 @@ class Attribution:
         check_output_dir(path, overwrite=overwrite, ours=PLAIN_FILES)
         path.mkdir(parents=True, exist_ok=True)
         targets, contributions = self.tables()
-        write_table(path / "targets.parquet", targets, compression="snappy")
-        write_table(path / "contributions.parquet", contributions, compression="snappy")
+        for name, table in zip(TABLES, (targets, contributions), strict=True):
+            write_table(path / f"{name}.parquet", table, "snappy", DICTIONARY[name])
         return path
 
     @classmethod

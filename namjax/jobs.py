@@ -18,8 +18,8 @@ With ``top_k=k`` only the ``k`` largest ``|contribution|`` per (target, class) a
 ``targets`` table holds the bias and the sum of the dropped contributions (``rest``), so
 ``sum(kept) + rest + bias == logit`` stays checkable.
 
-The chunks run as a pipeline: while the device computes chunk i, one thread plans chunk i+1 and
-another selects the top-k of chunk i-1 and writes its parts (:func:`run`).
+The chunks run as a pipeline of four threads: while the device computes chunk i, chunk i+1 is
+planned, chunk i-1's top-k tables are built and chunk i-2's parts are written (:func:`run`).
 
 Under ``jax.distributed`` (see :func:`initialize_distributed`) process ``p`` of ``n`` computes
 the chunks ``i`` with ``i % n == p`` and writes their parts; process 0 writes ``_SUCCESS`` after
@@ -29,6 +29,9 @@ or failing process stops the others with one line.
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
+import contextlib
 import hashlib
 import itertools
 import json
@@ -46,7 +49,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from namjax.attribution import SUCCESS_FILE, TABLES, Attribution
+from namjax.attribution import DICTIONARY, SUCCESS_FILE, TABLES, Attribution
 from namjax.checks import check_classes, check_features, check_targets, check_top_k
 from namjax.engine.pairs import contract, saliency
 from namjax.engine.plan import padded_chunks, plan_chunk
@@ -545,58 +548,78 @@ def run(
 
 
 def _pipeline(explain, chunks: list[np.ndarray], ids: list[int], out: Path, top_k, bar):
-    """Compute and write ``chunks`` (the targets of chunks ``ids``) three stages deep: while
-    the device computes chunk i, a thread plans chunk i+1 (when ``explain`` has ``prepare``
-    and ``compute``) and another selects the top-k of chunk i-1 and writes its parts (numpy,
-    scipy and pyarrow release the GIL). At most one chunk waits in each stage. Returns the
-    rows written, each chunk's pairs and seconds, and the seconds of each stage."""
-    staged = hasattr(explain, "prepare") and hasattr(explain, "compute")
+    """Compute and write ``chunks`` (the targets of chunks ``ids``) through four stages, each
+    on its own thread: planning (when ``explain`` has ``prepare`` and ``compute``), the device
+    call, the top-k tables and the Parquet writing (numpy, scipy, XLA and pyarrow release the
+    GIL). A chunk enters when the one four places ahead of it has left, so at most one chunk is
+    in each stage. Returns the rows written, each chunk's pairs and seconds (its stages
+    summed), and the seconds of each stage."""
+    if hasattr(explain, "prepare") and hasattr(explain, "compute"):
+        first = [
+            ("plan_s", lambda i, t: explain.prepare(t)),
+            ("device_s", lambda i, p: explain.compute(p)),
+        ]
+    else:
+        first = [("device_s", lambda i, t: explain(t))]
+    stages = [
+        *first,
+        ("tables_s", lambda i, attr: (attr, attr.tables(top_k))),
+        ("write_s", lambda i, done: _write_chunk(out, i, *done)),
+    ]
     phases = dict.fromkeys(("plan_s", "device_s", "tables_s", "write_s"), 0.0)
 
-    def timed(key, fn, *args):
+    def step(key, fn, i, previous, spent):
+        arg = previous.result() if isinstance(previous, concurrent.futures.Future) else previous
         t0 = time.perf_counter()
-        result = fn(*args)
-        phases[key] += time.perf_counter() - t0
+        result = fn(i, arg)
+        spent.append(time.perf_counter() - t0)
+        phases[key] += spent[-1]
         return result
 
-    def write(chunk: int, attr: Attribution) -> int:
-        tables = timed("tables_s", attr.tables, top_k)
-        timed("write_s", _write_parts, out, chunk, tables)
-        return tables[1].num_rows
-
     rows, chunk_pairs, chunk_seconds = 0, [], []
-    with ThreadPoolExecutor(1) as planner, ThreadPoolExecutor(1) as writer:
-        if staged and chunks:
-            ahead = planner.submit(timed, "plan_s", explain.prepare, chunks[0])
-        writing = None
-        for n, (i, chunk) in enumerate(zip(ids, chunks, strict=True)):
-            t0 = time.perf_counter()
-            if staged:
-                prepared = ahead.result()
-                if n + 1 < len(chunks):
-                    ahead = planner.submit(timed, "plan_s", explain.prepare, chunks[n + 1])
-                attr = timed("device_s", explain.compute, prepared)
-            else:
-                attr = timed("device_s", explain, chunk)
-            if writing is not None:
-                rows += writing.result()
-            writing = writer.submit(write, i, attr)
-            chunk_pairs.append(len(attr.sources))
-            chunk_seconds.append(time.perf_counter() - t0)
-            if bar is not None:
-                bar.update(len(attr.targets))
-                rate = sum(chunk_pairs) / bar.format_dict["elapsed"]
-                bar.set_postfix(pairs_per_s=f"{rate:.3g}", refresh=False)
-        if writing is not None:
-            rows += writing.result()
+
+    def finish(future, spent) -> None:
+        nonlocal rows
+        targets, pairs, written = future.result()
+        rows += written
+        chunk_pairs.append(pairs)
+        chunk_seconds.append(sum(spent))
+        if bar is not None:
+            bar.update(targets)
+            rate = sum(chunk_pairs) / bar.format_dict["elapsed"]
+            bar.set_postfix(pairs_per_s=f"{rate:.3g}", refresh=False)
+
+    with contextlib.ExitStack() as stack:
+        pools = [stack.enter_context(ThreadPoolExecutor(1)) for _ in stages]
+        in_flight: collections.deque = collections.deque()
+        try:
+            for i, chunk in zip(ids, chunks, strict=True):
+                if len(in_flight) == len(stages):
+                    finish(*in_flight.popleft())
+                future, spent = chunk, []
+                for pool, (key, fn) in zip(pools, stages, strict=True):
+                    future = pool.submit(step, key, fn, i, future, spent)
+                in_flight.append((future, spent))
+            while in_flight:
+                finish(*in_flight.popleft())
+        except BaseException:
+            for pool in pools:
+                pool.shutdown(cancel_futures=True)
+            raise
     return rows, chunk_pairs, chunk_seconds, phases
+
+
+def _write_chunk(out: Path, chunk: int, attr: Attribution, tables) -> tuple[int, int, int]:
+    """Write chunk ``chunk``'s ``tables``; returns its targets, pairs and contribution rows."""
+    _write_parts(out, chunk, tables)
+    return len(attr.targets), len(attr.sources), tables[1].num_rows
 
 
 def _write_parts(out: Path, chunk: int, tables) -> None:
     """Write chunk ``chunk``'s parts: ``targets`` first, so a chunk is done when its
     ``contributions`` part exists."""
     for table, data in zip(TABLES, tables, strict=True):
-        write_table(out / table / part_name(chunk), data)
+        write_table(out / table / part_name(chunk), data, dictionary=DICTIONARY[table])
 
 
 def _progress(total: int, enabled: bool):

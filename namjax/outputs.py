@@ -17,11 +17,13 @@ import pyarrow.parquet as pq
 from namjax.errors import OutputError
 
 
-def write_table(path: Path, table: pa.Table, compression: str = "zstd") -> None:
+def write_table(
+    path: Path, table: pa.Table, compression: str = "zstd", dictionary: bool | list[str] = True
+) -> None:
     """Write ``table`` as Parquet to a hidden temporary file beside ``path``, then rename it
-    into place."""
+    into place; ``dictionary`` names the columns to dictionary-encode (all by default)."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp, compression=compression)
+    pq.write_table(table, tmp, compression=compression, use_dictionary=dictionary)
     os.replace(tmp, path)
 
 

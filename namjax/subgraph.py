@@ -152,18 +152,17 @@ class LocalEdges:
     pos: np.ndarray
 
 
-def reach(adj: sp.csr_matrix, keys: np.ndarray, K: int) -> tuple[np.ndarray, ...]:
+def reach(step: sp.csr_matrix, keys: np.ndarray, K: int) -> tuple[np.ndarray, ...]:
     """Nodes within ``K`` hops of each key, sorted by (key, node id): ``(indptr (T+1,), nodes
     (P,), hops (P,) int8)``.
 
-    All keys are expanded together: ``R_d = R_{d-1} (A + I)`` as sparse ``(T, N)`` 0/1
-    patterns (``R_1`` is a row selection), each in sorted CSR; a node's hop is the first ``d``
-    at which it is reached. Memory is O(pairs), never O(N^2).
+    ``step`` is the bool pattern of ``A + I`` with sorted indices (:func:`step_pattern`). All
+    keys are expanded together: ``R_d = R_{d-1} (A + I)`` as sparse ``(T, N)`` 0/1 patterns
+    (``R_1`` is a row selection), each in sorted CSR; a node's hop is the first ``d`` at which
+    it is reached. Memory is O(pairs), never O(N^2).
     """
-    n = adj.shape[0]
+    n = step.shape[0]
     num_t = len(keys)
-    step = ((adj != 0) + sp.identity(n, dtype=bool, format="csr")).tocsr()
-    step.sort_indices()
     front = sp.csr_matrix((np.ones(num_t, bool), keys, np.arange(num_t + 1)), shape=(num_t, n))
     # seen counts at how many of the levels 0..K a (key, node) pair was within reach;
     # hop = K + 1 - seen. Sorted operands make each sum a linear merge; a product's columns
@@ -173,6 +172,17 @@ def reach(adj: sp.csr_matrix, keys: np.ndarray, K: int) -> tuple[np.ndarray, ...
         front = step[keys] if d == 0 else (front @ step).tocsc().tocsr()
         seen = seen + front.astype(np.int8)
     return seen.indptr.astype(np.int64), seen.indices.astype(np.int64), K + 1 - seen.data
+
+
+def step_pattern(graph_or_csr: Graph | sp.spmatrix) -> sp.csr_matrix:
+    """The bool pattern of ``A + I`` with sorted indices (from the graph's cached
+    :attr:`~namjax.graph.Graph.pattern`, or built from an adjacency matrix)."""
+    if isinstance(graph_or_csr, Graph):
+        return graph_or_csr.pattern.astype(bool)
+    adj = sp.csr_matrix(graph_or_csr)
+    step = ((adj != 0) + sp.identity(adj.shape[0], dtype=bool, format="csr")).tocsr()
+    step.sort_indices()
+    return step
 
 
 def khop(graph_or_csr: Graph | sp.spmatrix, targets, K: int) -> KHop:
@@ -188,7 +198,7 @@ def khop(graph_or_csr: Graph | sp.spmatrix, targets, K: int) -> KHop:
         targets = np.atleast_1d(np.asarray(targets, np.int64))
         if targets.size and (targets.min() < 0 or targets.max() >= n):
             raise GraphError(f"target ids must be in 0..{n - 1}")
-    indptr, nodes, hops = reach(adj, targets, K)
+    indptr, nodes, hops = reach(step_pattern(graph_or_csr), targets, K)
     row_of = np.repeat(np.arange(len(targets)), np.diff(indptr))
     order = np.argsort(row_of * (K + 1) + hops, kind="stable")  # ids stay sorted within a hop
     by_node = np.empty_like(order)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pyarrow as pa
@@ -150,6 +151,42 @@ def test_job_equals_the_engine(cora, cora_model, reference, tmp_path):
     assert result.computed == (0, 1, 2, 3) and result.pairs == reference.offsets[-1]
     assert_same_dataset(tmp_path / "job", reference)
     assert not list((tmp_path / "job").rglob(".*tmp*"))
+
+
+@pytest.mark.parametrize("stage", ["prepare", "compute", "plain"])
+def test_a_failing_chunk_stops_the_pipeline_and_resume_completes(
+    cora, cora_model, reference, tmp_path, stage
+):
+    """An error in any stage of one chunk reaches the caller; every part on disk is complete,
+    and resuming finishes the job with the engine's numbers."""
+    inner = jobs.ShardedExplainer(cora_model, cora)
+    bad = 5  # the chunk whose targets start at 5 * 200
+
+    def failing(fn):
+        def wrapped(arg):
+            targets = arg if stage != "compute" else arg[0].targets
+            if targets[0] == bad * 200:
+                raise JobError(f"chunk {bad} fails in {stage}")
+            return fn(arg)
+
+        return wrapped
+
+    if stage == "plain":
+        explain = failing(inner)
+    else:
+        explain = SimpleNamespace(prepare=inner.prepare, compute=inner.compute)
+        setattr(explain, stage, failing(getattr(inner, stage)))
+    out = tmp_path / "job"
+    with pytest.raises(JobError, match=f"chunk {bad} fails in {stage}"):
+        jobs.run(cora_model, cora, out, chunk_targets=200, explain=explain)
+    done = jobs.finished_chunks(out)
+    assert bad not in done and set(range(bad)) <= done
+    assert not list(out.rglob(".*tmp*")) and not (out / jobs.SUCCESS_FILE).exists()
+    for part in (out / "contributions").glob("part-*"):  # complete parts, both tables
+        assert pyarrow.parquet.read_table(part).num_rows and (out / "targets" / part.name).exists()
+    result = jobs.run(cora_model, cora, out, chunk_targets=200, resume=True)
+    assert set(result.skipped) == done and bad in result.computed
+    assert_same_dataset(out, reference)
 
 
 def test_memory_budget_chunks(cora, cora_model, reference, tmp_path):

@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 from namjax.graph import Graph
-from namjax.subgraph import KHop, expand, reach, round_up
+from namjax.subgraph import KHop, expand, reach, round_up, step_pattern
 
 MIN_SLOTS = 1024
 """Smallest padded level or edge count of a chunk, so that small calls (e.g. one target at a
@@ -88,6 +88,7 @@ def plan_chunk(graph: Graph, kh: KHop) -> Chunk:
     """
     k, n = kh.depth, graph.num_nodes
     a_hat = graph.pattern  # row v: senders w of the entries v <- w
+    step = step_pattern(graph)
     within = np.zeros((k + 1, n), bool)  # within[d, v]: v is within d hops of some target
     for d in range(k + 1):
         within[d, kh.nodes[kh.hops <= d]] = True
@@ -107,7 +108,7 @@ def plan_chunk(graph: Graph, kh: KHop) -> Chunk:
             dst = _pair_positions(kh.pair_target, kh.nodes, kh.by_node, query_row, query_col, n)
             size = kh.num_pairs
         else:
-            prev_indptr, prev_src, _ = reach(graph.adjacency, keys, level)
+            prev_indptr, prev_src, _ = reach(step, keys, level)
             row = np.repeat(np.arange(len(keys)), np.diff(prev_indptr))
             dst = _pair_positions(row, prev_src, None, query_row, query_col, n)
             size = len(prev_src)
