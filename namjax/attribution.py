@@ -427,7 +427,8 @@ def topk_mask(offsets: np.ndarray, contributions: np.ndarray, k: int) -> np.ndar
         valid = np.arange(w) < sizes[segs][:, None]  # (S, w)
         dense = a[np.where(valid, offsets[segs][:, None] + np.arange(w), 0)]
         dense[~valid] = -1.0  # (S, w, Q)
-        kth[segs] = np.partition(dense, w - k, axis=1)[:, w - k]
+        dense.partition(w - k, axis=1)
+        kth[segs] = dense[:, w - k]
     keep = a >= np.repeat(kth, sizes, axis=0)
     if keep.sum() > np.minimum(sizes, k).sum() * a.shape[1]:  # ties at some cut
         tied, col = np.nonzero(np.add.reduceat(keep, offsets[:-1], axis=0, dtype=np.int64) > k)

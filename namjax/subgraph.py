@@ -167,18 +167,26 @@ def reach(step: sp.csr_matrix, keys: np.ndarray, K: int) -> tuple[np.ndarray, ..
     # seen counts at how many of the levels 0..K a (key, node) pair was within reach;
     # hop = K + 1 - seen. Sorted operands make each sum a linear merge; a product's columns
     # are sorted by converting to CSC and back (two counting sorts, faster than sorting rows).
-    seen = front.astype(np.int8)
+    seen = _ones(front)
     for d in range(K):
         front = step[keys] if d == 0 else (front @ step).tocsc().tocsr()
-        seen = seen + front.astype(np.int8)
+        seen = seen + _ones(front)
     return seen.indptr.astype(np.int64), seen.indices.astype(np.int64), K + 1 - seen.data
+
+
+def _ones(pattern: sp.csr_matrix, dtype=np.int8) -> sp.csr_matrix:
+    """The 0/1 matrix of a canonical (sorted, duplicate-free) pattern, flagged canonical
+    (``astype`` would check that again, in O(nnz))."""
+    m = sp.csr_matrix((np.ones(pattern.nnz, dtype), pattern.indices, pattern.indptr), pattern.shape)
+    m.has_canonical_format = True
+    return m
 
 
 def step_pattern(graph_or_csr: Graph | sp.spmatrix) -> sp.csr_matrix:
     """The bool pattern of ``A + I`` with sorted indices (from the graph's cached
     :attr:`~namjax.graph.Graph.pattern`, or built from an adjacency matrix)."""
     if isinstance(graph_or_csr, Graph):
-        return graph_or_csr.pattern.astype(bool)
+        return _ones(graph_or_csr.pattern, bool)
     adj = sp.csr_matrix(graph_or_csr)
     step = ((adj != 0) + sp.identity(adj.shape[0], dtype=bool, format="csr")).tocsr()
     step.sort_indices()
