@@ -454,7 +454,8 @@ class ShardedExplainer:
             return self.method.scores(self.ctx, kh)
         padded = padded_chunks(plans, self.num_entries, at_least=self.shape)
         self.shape = padded[0].shape
-        stacked = jax.device_put(jax.tree.map(lambda *xs: np.stack(xs), *padded), self.split)
+        stack = (lambda x: x[None]) if len(padded) == 1 else (lambda *xs: np.stack(xs))
+        stacked = jax.device_put(jax.tree.map(stack, *padded), self.split)
         terms = self.terms if self.terms is not None else self.method.terms(self.ctx)
         total = None
         for weight, p0, slopes in terms:
@@ -463,6 +464,8 @@ class ShardedExplainer:
             total = part if total is None else total + part
         out = np.asarray(total)
         sizes = np.diff(kh.offsets[bounds])
+        if len(sizes) == 1:  # a view, not a copy
+            return out[0, : sizes[0]]
         return np.concatenate([out[i, :n] for i, n in enumerate(sizes)])
 
 

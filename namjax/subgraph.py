@@ -208,7 +208,10 @@ def khop(graph_or_csr: Graph | sp.spmatrix, targets, K: int) -> KHop:
             raise GraphError(f"target ids must be in 0..{n - 1}")
     indptr, nodes, hops = reach(step_pattern(graph_or_csr), targets, K)
     row_of = np.repeat(np.arange(len(targets)), np.diff(indptr))
-    order = np.argsort(row_of * (K + 1) + hops, kind="stable")  # ids stay sorted within a hop
+    key = row_of * (K + 1) + hops
+    if len(targets) * (K + 1) <= 2**16:  # numpy's stable sort of 16-bit keys is a radix sort
+        key = key.astype(np.uint16)
+    order = np.argsort(key, kind="stable")  # ids stay sorted within a hop
     by_node = np.empty_like(order)
     by_node[order] = np.arange(len(order))
     return KHop(
