@@ -154,6 +154,9 @@ def main() -> None:
     for name, arch, note, ours, theirs in rows:
         a, b = 100 * ours[:, 0], 100 * theirs[:, 0]
         diff = a.mean() - b.mean()
+        if note == "same init" and len(a) > 1:  # paired runs: the noise of the difference
+            se = (a - b).std(ddof=1) / len(a) ** 0.5
+            note += f", paired se {se:.2f}, 95% CI {diff - 1.96 * se:+.2f}..{diff + 1.96 * se:+.2f}"
         reported = REPORTED.get((arch, name))
         print(
             f"{name:<9}{arch:<20}{a.mean():>8.2f} ± {a.std(ddof=1):.2f}"
