@@ -3,7 +3,8 @@
 Level ``l`` of a chunk (:mod:`namjax.engine.plan`) holds, for each pair ``(v, φ)``, the part of
 ``z`` at ``v`` that flows from source ``φ`` (an ``h``-vector). Level 0 is ``P[φ]``; each
 propagating step is one gather, one segment sum over the pair edges ``(w, φ) → (v, φ)`` weighted
-by the step's operator values at their pattern entries, and each later step first applies the
+by the step's operator values at their pattern entries (level 1 holds one pair per pattern
+entry, so there it is a gather only), and each later step first applies the
 previous step's unit derivatives and the step's weights; node-local steps transform a level in
 place. At level K the pairs are (target, source) and the values are ``C(φ→a, ·)``. Carrying
 ``h``-vectors per pair (rather than ``C x h`` cotangents per pair, as per-target reverse mode
@@ -65,7 +66,10 @@ def contract(
         level += 1
         src, dst, pos = chunk.edges[level - 1]
         messages = sum(w[pos][:, None] * v[src] for w, v in zip(values[s], inputs, strict=True))
-        x = jax.ops.segment_sum(messages, dst, num_segments=chunk.sizes[level])
+        if level == 1 and chunk.ordered:  # one edge per pair, in pair order: nothing to sum
+            x = messages
+        else:
+            x = jax.ops.segment_sum(messages, dst, num_segments=chunk.sizes[level])
     return x
 
 

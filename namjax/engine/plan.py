@@ -42,18 +42,23 @@ class Chunk:
             level ``l-1`` feeds pair ``dst`` of level ``l`` through the entry ``pos`` of the
             pattern of ``A + I`` (``v ← w``).
         sizes: ``(n_0, ..., n_K)`` (static).
+        ordered: (static) level 1's pair edges are its pairs, one each and in order
+            (``dst = arange``), so the engine gathers that level instead of summing it. True
+            for K >= 2 (level 1's pairs ``(v, w)`` are exactly the pattern entries ``v ← w``);
+            at K = 1, level 1 is the targets' layout.
     """
 
     nodes: tuple[np.ndarray, ...]
     edges: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]
     sizes: tuple[int, ...]
+    ordered: bool = False
 
     def tree_flatten(self):
-        return (self.nodes, self.edges), self.sizes
+        return (self.nodes, self.edges), (self.sizes, self.ordered)
 
     @classmethod
-    def tree_unflatten(cls, sizes, children):
-        return cls(*children, sizes)
+    def tree_unflatten(cls, aux, children):
+        return cls(*children, *aux)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -71,7 +76,8 @@ class Chunk:
             for i, ((s, d, p), e) in enumerate(zip(self.edges, lengths, strict=True))
         )
         nodes = tuple(_pad(v, n) for v, n in zip(self.nodes, sizes, strict=True))
-        return Chunk(nodes, edges, tuple(sizes))
+        # padded edges of an ordered level 1 feed padding slots with zeros, in order or not
+        return Chunk(nodes, edges, tuple(sizes), self.ordered and sizes[1] == lengths[0])
 
 
 def _pad(x: np.ndarray, n: int, value=0) -> np.ndarray:
@@ -110,14 +116,17 @@ def plan_chunk(graph: Graph, kh: KHop) -> Chunk:
         else:
             prev_indptr, prev_src, _ = reach(step, keys, level)
             row = np.repeat(np.arange(len(keys)), np.diff(prev_indptr))
-            dst = _pair_positions(row, prev_src, None, query_row, query_col, n)
+            if level == 1:  # the pairs (v, w) are the entries v <- w, in the same order
+                dst = np.arange(len(prev_src))
+            else:
+                dst = _pair_positions(row, prev_src, None, query_row, query_col, n)
             size = len(prev_src)
             nodes.append(keys[row].astype(np.int32))
             prev_keys = keys
         edges.append((src.astype(np.int32), dst.astype(np.int32), pos[pair_edge].astype(np.int32)))
         sizes.append(size)
     nodes.append(kh.targets[kh.pair_target].astype(np.int32))
-    return Chunk((sources, *nodes), tuple(edges), tuple(sizes))
+    return Chunk((sources, *nodes), tuple(edges), tuple(sizes), ordered=k >= 2)
 
 
 TABLE_ENTRIES = 2**18
