@@ -83,7 +83,9 @@ class Attribution:
         offsets: ``(T+1,)`` int64; target ``t`` owns pairs ``offsets[t]:offsets[t+1]``.
         sources: ``(P,)`` int64 source node ids (per target: itself first, then by hop, by id).
         hops: ``(P,)`` int8 hop distance from source to target.
-        contributions: ``(P, Q)`` float scores ``C(source→target, classes[t, q])``.
+        contributions: ``(P, Q)`` float scores ``C(source→target, classes[t, q])`` (a
+            ``jax.Array`` on the device in a job's chunks on an accelerator, see
+            :class:`namjax.jobs.ShardedExplainer`; numpy everywhere else).
         classes: ``(T, Q)`` int64 class id of each slot.
         logits: ``(T, Q)`` pre-softmax logits ``Z[target, class]``.
         bias: ``(T, Q)`` bias term ``B[target, class]``.
@@ -307,20 +309,12 @@ class Attribution:
     def tables(self, top_k: int | None = None) -> tuple[pa.Table, pa.Table]:
         """The ``targets`` and ``contributions`` tables (the schema above); with ``top_k`` only
         the ``top_k`` largest ``|scores|`` per (target, class) are written and the others are
-        summed into ``rest`` (:func:`topk_mask`)."""
+        summed into ``rest`` (:func:`select_topk`)."""
         t, q = self.classes.shape
         sizes = np.diff(self.offsets)
-        c = self.contributions
         rest = self.rest.astype(np.float64)
-        keep = None if top_k is None else select_topk(self.offsets, c, top_k)
-        if keep is not None:
-            kept = np.flatnonzero(keep)  # row-major: by target, then source, then class
-            pair, slot = np.divmod(kept, q)
-            seg = np.repeat(np.arange(t), sizes)[pair]
-            values = c.ravel()[kept]
-            # the dropped scores' sum: all of the segment's minus the kept ones' (float64)
-            dropped = np.add.reduceat(c, self.offsets[:-1], axis=0, dtype=np.float64)
-            dropped -= np.bincount(seg * q + slot, values, t * q).reshape(t, q)
+        if top_k is not None:
+            kept, values, dropped = select_topk(self.offsets, self.contributions, top_k)
             rest = rest + np.where((sizes > top_k)[:, None], dropped, 0.0)
         provenance = self.provenance()
         if top_k is not None:
@@ -339,7 +333,8 @@ class Attribution:
             ],
             schema=TARGETS.with_metadata(meta),
         )
-        if keep is None:  # every score: columns repeated per class slot, in their own dtypes
+        if top_k is None:  # every score: columns repeated per class slot, in their own dtypes
+            c = np.asarray(self.contributions)
             columns = [
                 np.repeat(np.repeat(self.targets.astype(np.int32), sizes), q),
                 np.repeat(self.classes.astype(np.int32), sizes, axis=0).ravel(),
@@ -348,6 +343,8 @@ class Attribution:
                 c.astype(np.float32, copy=False).ravel(),
             ]
         else:
+            pair, slot = np.divmod(kept, q)  # row-major: by target, then source, then class
+            seg = np.repeat(np.arange(t), sizes)[pair]
             columns = [
                 self.targets[seg].astype(np.int32),
                 self.classes[seg, slot].astype(np.int32),
@@ -396,14 +393,31 @@ class Attribution:
         return from_tables(*tables)
 
 
-def select_topk(offsets: np.ndarray, contributions: np.ndarray, k: int) -> np.ndarray:
-    """:func:`topk_mask` where it is fastest: on the host with a CPU backend, else on the
-    device (:func:`namjax.engine.topk.device_topk_mask`; the same entries)."""
-    if jax.default_backend() == "cpu":
-        return topk_mask(offsets, contributions, k)
-    from namjax.engine.topk import device_topk_mask
+def select_topk(
+    offsets: np.ndarray, contributions, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``k`` largest ``|contributions|`` of each target segment and column (``(P, Q)``,
+    ``offsets (T+1,)``), as the tables need them: the kept entries' flat row-major positions
+    ``(R,)`` int64 and their values, and each target's float64 sum of the dropped scores
+    ``(T, Q)``.
 
-    return device_topk_mask(offsets, contributions, k)
+    Scores held on a device (a ``jax.Array``, as a job leaves them on an accelerator) are
+    selected there (:func:`namjax.engine.topk.device_topk`) and only the kept entries leave
+    it; the dropped ones are summed there, in the scores' dtype. Host arrays are selected on
+    the host (:func:`topk_mask`), the dropped sum being the segment's float64 total minus the
+    kept scores. Both keep the same entries.
+    """
+    if isinstance(contributions, jax.Array):
+        from namjax.engine.topk import device_topk
+
+        return device_topk(offsets, contributions, k)
+    t, q = len(offsets) - 1, contributions.shape[1]
+    kept = np.flatnonzero(topk_mask(offsets, contributions, k))
+    values = contributions.ravel()[kept]
+    seg = np.repeat(np.arange(t), np.diff(offsets))[kept // q]
+    dropped = np.add.reduceat(contributions, offsets[:-1], axis=0, dtype=np.float64)
+    dropped -= np.bincount(seg * q + kept % q, values, t * q).reshape(t, q)
+    return kept, values, dropped
 
 
 def topk_mask(offsets: np.ndarray, contributions: np.ndarray, k: int) -> np.ndarray:

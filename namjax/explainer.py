@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -199,10 +200,12 @@ def assemble(
     options: dict,
 ) -> Attribution:
     """An :class:`Attribution` from engine output: ``full (P, C)`` scores in ``kh``'s pair
-    layout, the targets' ``logits`` and ``bias`` ``(T, C)`` and ``labels (T,)``, keeping the
-    slots of the class choice ``classes``."""
+    layout (a host array, or a device array that stays on its device), the targets' ``logits``
+    and ``bias`` ``(T, C)`` and ``labels (T,)``, keeping the slots of the class choice
+    ``classes``."""
     slots = class_slots(classes, logits, labels, kh.targets)
-    contributions = full if classes == "all" else np.take_along_axis(full, slots[kh.pair_target], 1)
+    xp = jnp if isinstance(full, jax.Array) else np  # scores left on a device stay there
+    contributions = full if classes == "all" else xp.take_along_axis(full, slots[kh.pair_target], 1)
     return Attribution(
         targets=kh.targets,
         offsets=kh.offsets,

@@ -363,6 +363,10 @@ class ShardedExplainer:
         classes: ``"all"``, ``"predicted"``, ``"true"`` or a class id.
         method: a method name or :class:`~namjax.methods.Method`; ``options`` its options.
         devices: the devices to shard over (default: this process's local devices).
+        scores_on_device: leave each chunk's scores on the device (the attribution holds a
+            ``jax.Array``), so a top-k selection runs there and only the kept entries reach
+            the host (:func:`namjax.attribution.select_topk`); default: on accelerators, not
+            on a CPU (where the host selection is faster).
     """
 
     def __init__(
@@ -373,11 +377,15 @@ class ShardedExplainer:
         method="nam",
         options: dict | None = None,
         devices=None,
+        scores_on_device: bool | None = None,
     ):
         from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
         devices = list(devices or jax.local_devices())
         self.model, self.graph, self.classes = model, graph, classes
+        if scores_on_device is None:
+            scores_on_device = devices[0].platform != "cpu"
+        self.scores_on_device = scores_on_device
         self.method = make_method(method, **(options or {}))
         self.ctx = Context.create(model, graph, jnp.float32)
         gp = self.ctx.gp
@@ -462,11 +470,12 @@ class ShardedExplainer:
             part = self.fn(*self.state, p0, slopes, stacked, *self.extra)
             part = part if weight == 1.0 else weight * part
             total = part if total is None else total + part
-        out = np.asarray(total)
         sizes = np.diff(kh.offsets[bounds])
+        xp = jnp if self.scores_on_device else np
+        out = total if self.scores_on_device else np.asarray(total)
         if len(sizes) == 1:  # a view, not a copy
             return out[0, : sizes[0]]
-        return np.concatenate([out[i, :n] for i, n in enumerate(sizes)])
+        return xp.concatenate([out[i, :n] for i, n in enumerate(sizes)])
 
 
 TERMS_BUDGET = 512 * 2**20

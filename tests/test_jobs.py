@@ -15,14 +15,15 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import jax.numpy as jnp
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet
 import pytest
 
 from namjax import jobs
-from namjax.attribution import Attribution, topk_mask
-from namjax.engine.topk import SEGMENT_TOPK, device_topk_mask
+from namjax.attribution import Attribution, select_topk, topk_mask
+from namjax.engine.topk import SEGMENT_TOPK, device_topk
 from namjax.errors import JobError, ModelError, NamjaxError
 from namjax.explainer import nam
 from namjax.subgraph import khop
@@ -94,7 +95,16 @@ def test_topk_mask_matches_a_slow_loop(k, ties):
     shape = (offsets[-1], 3)
     c = (rng.integers(-4, 5, shape) if ties else rng.normal(size=shape)).astype(np.float32)
     keep = topk_mask(offsets, c, k)
-    np.testing.assert_array_equal(device_topk_mask(offsets, c, k), keep)  # the GPU path
+    kept, values, dropped = select_topk(offsets, c, k)  # what the tables use
+    np.testing.assert_array_equal(kept, np.flatnonzero(keep))
+    on_device = select_topk(offsets, jnp.asarray(c), k)  # the accelerator path, here on the CPU
+    for got, want in zip(on_device, (kept, values), strict=False):
+        np.testing.assert_array_equal(got, want)
+    seg = np.repeat(np.arange(len(sizes)), sizes)
+    for got in (dropped, on_device[2]):  # the dropped scores' sums, against a plain sum
+        want = np.zeros((len(sizes), 3))
+        np.add.at(want, seg, np.where(keep, 0, c).astype(np.float64))
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
     for t in range(len(sizes)):
         s = slice(offsets[t], offsets[t + 1])
         for j in range(3):
@@ -112,7 +122,8 @@ def test_device_topk_compiles_once_per_padded_shape():
         sizes = np.full(n // 50, 50)
         offsets = np.concatenate([[0], np.cumsum(sizes)])
         c = rng.normal(size=(offsets[-1], 2)).astype(np.float32)
-        np.testing.assert_array_equal(device_topk_mask(offsets, c, 4), topk_mask(offsets, c, 4))
+        kept, _, _ = device_topk(offsets, jnp.asarray(c), 4)
+        np.testing.assert_array_equal(kept, np.flatnonzero(topk_mask(offsets, c, 4)))
     assert SEGMENT_TOPK.traces - traces == 1
 
 
@@ -223,6 +234,34 @@ def test_topk_keeps_the_largest_and_completeness(cora, cora_model, reference, tm
             rest = values.sum() - values[top].sum()
             np.testing.assert_allclose(summary["rest"][row], rest, rtol=1e-4, atol=1e-5)
             assert summary["sources"][row] == len(sources)
+
+
+@pytest.mark.parametrize("classes", ["all", "predicted"])
+def test_scores_left_on_the_device_give_the_same_job(cora, cora_model, tmp_path, classes):
+    """The accelerator path (scores kept on the device, top-k selected there, only the kept
+    entries sent to the host), forced on the CPU, writes the host path's rows."""
+    outs = {}
+    for on_device in (False, True):
+        explain = jobs.ShardedExplainer(
+            cora_model, cora, classes=classes, scores_on_device=on_device
+        )
+        outs[on_device] = tmp_path / f"device-{on_device}"
+        jobs.run(
+            cora_model,
+            cora,
+            outs[on_device],
+            classes=classes,
+            top_k=6,
+            chunk_targets=900,
+            explain=explain,
+        )
+    got, want = rows(jobs.read_table(outs[True])), rows(jobs.read_table(outs[False]))
+    for key in got:
+        np.testing.assert_array_equal(got[key], want[key])
+    got, want = (rows(jobs.read_table(outs[d], "targets")) for d in (True, False))
+    np.testing.assert_array_equal(got["logit"], want["logit"])
+    np.testing.assert_allclose(got["rest"], want["rest"], rtol=1e-4, atol=1e-6)  # float32 sums
+    assert np.abs(want["rest"]).max() > 1e-3
 
 
 def test_one_schema_and_load_for_plain_and_job_output(cora, cora_model, reference, tmp_path):
