@@ -563,8 +563,8 @@ def _pipeline(explain, chunks: list[np.ndarray], ids: list[int], out: Path, top_
     """Compute and write ``chunks`` (the targets of chunks ``ids``) through four stages, each
     on its own thread: planning (when ``explain`` has ``prepare`` and ``compute``), the device
     call, the top-k tables and the Parquet writing (numpy, scipy, XLA and pyarrow release the
-    GIL). A chunk enters when the one four places ahead of it has left, so at most one chunk is
-    in each stage. Returns the rows written, each chunk's pairs and seconds (its stages
+    GIL). A chunk enters when the one four places ahead of it has left, so at most four chunks
+    are in the pipeline at once. Returns the rows written, each chunk's pairs and seconds (its stages
     summed), and the seconds of each stage."""
     if hasattr(explain, "prepare") and hasattr(explain, "compute"):
         first = [
