@@ -402,6 +402,42 @@ def test_four_devices_equal_one(saved_model, data_dir, reference, tmp_path):
 
 
 @pytest.mark.slow
+def test_scores_on_four_devices_give_the_same_job(saved_model, data_dir, tmp_path):
+    """The accelerator path over four (CPU) devices: the pieces' scores are joined on the
+    devices, selected there, and the rows equal the host path's."""
+    script = f"""
+import numpy as np
+from namjax import jobs, load_dataset, load_model
+graph = load_dataset("cora", {str(data_dir)!r})
+model = load_model({saved_model!r}, graph)
+out = {{}}
+for on_device in (False, True):
+    explain = jobs.ShardedExplainer(model, graph, classes="predicted", scores_on_device=on_device)
+    assert explain.num_devices == 4
+    out[on_device] = {str(tmp_path)!r} + f"/j{{on_device}}"
+    jobs.run(model, graph, out[on_device], classes="predicted", top_k=5, chunk_targets=700,
+             explain=explain)
+a, b = (jobs.read_table(out[d]).to_pydict() for d in (False, True))
+assert a == b, "contribution rows differ"
+ra, rb = (np.asarray(jobs.read_table(out[d], "targets")["rest"]) for d in (False, True))
+np.testing.assert_allclose(rb, ra, rtol=1e-4, atol=1e-6)
+print("same")
+"""
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("same")
+
+
+@pytest.mark.slow
 def test_two_processes_under_jax_distributed(saved_model, data_dir, reference, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
