@@ -344,7 +344,7 @@ class Attribution:
             ]
         else:
             pair, slot = np.divmod(kept, q)  # row-major: by target, then source, then class
-            seg = np.repeat(np.arange(t), sizes)[pair]
+            seg = np.repeat(np.arange(t), np.minimum(sizes, top_k) * q)  # exactly that many kept
             columns = [
                 self.targets[seg].astype(np.int32),
                 self.classes[seg, slot].astype(np.int32),
@@ -414,7 +414,7 @@ def select_topk(
     t, q = len(offsets) - 1, contributions.shape[1]
     kept = np.flatnonzero(topk_mask(offsets, contributions, k))
     values = contributions.ravel()[kept]
-    seg = np.repeat(np.arange(t), np.diff(offsets))[kept // q]
+    seg = np.repeat(np.arange(t), np.minimum(np.diff(offsets), k) * q)  # exactly that many kept
     dropped = np.add.reduceat(contributions, offsets[:-1], axis=0, dtype=np.float64)
     dropped -= np.bincount(seg * q + kept % q, values, t * q).reshape(t, q)
     return kept, values, dropped

@@ -292,6 +292,12 @@ class Graph:
         return a
 
     @cached_property
+    def reach_pattern(self) -> sp.csr_matrix:
+        """The 0/1 pattern of ``A + I`` (:attr:`pattern`) as a bool CSR matrix: what K-hop
+        reachability multiplies (:func:`namjax.subgraph.reach`)."""
+        return unit_pattern(self.pattern, bool)
+
+    @cached_property
     def transpose_positions(self) -> np.ndarray:
         """``(E,)`` int64: the position in :attr:`pattern` of each entry's transpose (the
         pattern is symmetric; an operator need not be)."""
@@ -403,6 +409,14 @@ class Graph:
 
 
 # ---------------------------------------------------------------------- validation helpers
+def unit_pattern(pattern: sp.csr_matrix, dtype=np.int8) -> sp.csr_matrix:
+    """The 0/1 matrix (``dtype``) of a canonical (sorted, duplicate-free) CSR pattern, flagged
+    canonical (scipy's ``astype`` would check that again, in O(nnz))."""
+    m = sp.csr_matrix((np.ones(pattern.nnz, dtype), pattern.indices, pattern.indptr), pattern.shape)
+    m.has_canonical_format = True
+    return m
+
+
 def _as_weights(values, what: str) -> np.ndarray:
     try:
         return np.asarray(values, dtype=np.float32)

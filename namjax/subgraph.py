@@ -20,7 +20,7 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 
-from namjax.graph import Graph, GraphError
+from namjax.graph import Graph, GraphError, unit_pattern
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,9 +115,8 @@ class KHop:
         own_max, other_max = (max_recv, max_send) if from_receivers else (max_send, max_recv)
         pair = np.flatnonzero(self.hops <= own_max)
         x = self.nodes[pair]
-        starts, counts = pattern.indptr[x], np.diff(pattern.indptr)[x]
-        e_pair = np.repeat(pair, counts)
-        pos = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        owner, pos = expand(pattern.indptr, x)
+        e_pair = pair[owner]
         t = self.pair_target[e_pair]
         other = self.local_index(t, pattern.indices[pos])
         keep = other >= 0
@@ -167,26 +166,18 @@ def reach(step: sp.csr_matrix, keys: np.ndarray, K: int) -> tuple[np.ndarray, ..
     # seen counts at how many of the levels 0..K a (key, node) pair was within reach;
     # hop = K + 1 - seen. Sorted operands make each sum a linear merge; a product's columns
     # are sorted by converting to CSC and back (two counting sorts, faster than sorting rows).
-    seen = _ones(front)
+    seen = unit_pattern(front)
     for d in range(K):
         front = step[keys] if d == 0 else (front @ step).tocsc().tocsr()
-        seen = seen + _ones(front)
+        seen = seen + unit_pattern(front)
     return seen.indptr.astype(np.int64), seen.indices.astype(np.int64), K + 1 - seen.data
 
 
-def _ones(pattern: sp.csr_matrix, dtype=np.int8) -> sp.csr_matrix:
-    """The 0/1 matrix of a canonical (sorted, duplicate-free) pattern, flagged canonical
-    (``astype`` would check that again, in O(nnz))."""
-    m = sp.csr_matrix((np.ones(pattern.nnz, dtype), pattern.indices, pattern.indptr), pattern.shape)
-    m.has_canonical_format = True
-    return m
-
-
 def step_pattern(graph_or_csr: Graph | sp.spmatrix) -> sp.csr_matrix:
-    """The bool pattern of ``A + I`` with sorted indices (from the graph's cached
-    :attr:`~namjax.graph.Graph.pattern`, or built from an adjacency matrix)."""
+    """The bool pattern of ``A + I`` with sorted indices (the graph's cached
+    :attr:`~namjax.graph.Graph.reach_pattern`, or built from an adjacency matrix)."""
     if isinstance(graph_or_csr, Graph):
-        return _ones(graph_or_csr.pattern, bool)
+        return graph_or_csr.reach_pattern
     adj = sp.csr_matrix(graph_or_csr)
     step = ((adj != 0) + sp.identity(adj.shape[0], dtype=bool, format="csr")).tocsr()
     step.sort_indices()

@@ -30,7 +30,7 @@ from namjax.kernel import Kernel
 from namjax.layers import ACTIVATIONS
 from namjax.methods import Context
 from namjax.model import GNN, apply_term, pre_activations
-from namjax.subgraph import khop
+from namjax.subgraph import expand, khop
 
 RULES = ("gradient", "lrp_gamma")
 
@@ -92,11 +92,8 @@ def _walk_table(graph: Graph, pairs: np.ndarray, k: int) -> dict:
     walks = pairs[:, 1:2]
     owner = np.arange(len(pairs))
     for step in range(1, k + 1):  # extend walks that can still reach their target in time
-        last = walks[:, -1]
-        counts = np.diff(pattern.indptr)[last]
-        rows = np.repeat(np.arange(len(walks)), counts)
-        entry = np.repeat(pattern.indptr[last] - np.cumsum(counts) + counts, counts)
-        nxt = pattern.indices[entry + np.arange(counts.sum())]
+        rows, entry = expand(pattern.indptr, walks[:, -1])
+        nxt = pattern.indices[entry]
         t = first[owner[rows]]
         local = kh.local_index(t, nxt)
         ok = local >= 0

@@ -109,14 +109,16 @@ def plan_chunk(graph: Graph, kh: KHop) -> Chunk:
         recv, pos = expand(a_hat.indptr, keys)  # (v, w) with v = keys[recv]
         key_index[prev_keys] = np.arange(len(prev_keys))
         pair_edge, src = expand(prev_indptr, key_index[a_hat.indices[pos]])  # -> pairs (w, φ)
-        query_row, query_col = recv[pair_edge], prev_src[src]
+        ordered = level == 1 and k > 1  # its pairs (v, w) are the entries v <- w, in the same order
+        if not ordered:
+            query_row, query_col = recv[pair_edge], prev_src[src]
         if level == k:
             dst = _pair_positions(kh.pair_target, kh.nodes, kh.by_node, query_row, query_col, n)
             size = kh.num_pairs
         else:
             prev_indptr, prev_src, _ = reach(step, keys, level)
             row = np.repeat(np.arange(len(keys)), np.diff(prev_indptr))
-            if level == 1:  # the pairs (v, w) are the entries v <- w, in the same order
+            if ordered:
                 dst = np.arange(len(prev_src))
             else:
                 dst = _pair_positions(row, prev_src, None, query_row, query_col, n)
